@@ -1,0 +1,216 @@
+"""The WSGI middleware: records which external pages send visitors to which of our pages.
+
+Wrap any WSGI application::
+
+    from linkback import LinkbackMiddleware
+    app = LinkbackMiddleware(app, database="linkback.db", sites=["example.com"])
+
+On a request, the middleware reads ``HTTP_REFERER`` straight from ``environ``, watches the
+response status and content type through a wrapped ``start_response``, and appends a tuple
+to an in-memory queue. Everything else (URL parsing, bot and blacklist checks, visitor
+keys, SQL) happens in the writer thread. Nothing on the request path does I/O or raises
+into the application.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .config import Options
+from .filters import HitFilter
+from .store import Store
+from .writer import HitWriter
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
+
+
+class LinkbackMiddleware:
+    """Wrap a WSGI application to capture, verify and serve its linkbacks.
+
+    :param app: the WSGI application.
+    :param database: path of the SQLite file; created when missing.
+    :param options: ``sites``, ``blacklist``, ``blacklist_files``, ``crawl``,
+        ``allow_private_networks`` and the others listed in the README; validated here,
+        :class:`~linkback.errors.ConfigError` names the first bad one.
+    """
+
+    def __init__(self, app: WSGIApplication, database: str = "linkback.db", **options: Any) -> None:
+        self.app = app
+        self.database = os.fspath(database)
+        self.options = Options.from_kwargs(**options)
+        if not self.options.sites:
+            logger.warning(
+                "linkback: no sites configured; hits are counted for any Host header a client"
+                " sends. Pass sites=[...] to count only your own hosts."
+            )
+        self.prefix = self.options.prefix
+        self.filter = HitFilter(self.options)
+        self.writer = HitWriter(
+            self._open_store,
+            self.filter,
+            queue_size=self.options.queue_size,
+            batch_size=self.options.batch_size,
+            flush_interval=self.options.flush_interval,
+            on_store=self._first_store,
+        )
+        self.crawler: Any = None
+        self._service: WSGIApplication | None = None
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._store: Store | None = None
+        ref = weakref.ref(self)
+        atexit.register(_close_at_exit, ref)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    # --- the request path ---------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._started:
+            self._start()
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(self.prefix):
+            return self._serve(environ, start_response)
+        referer = environ.get("HTTP_REFERER")
+        if not referer or environ.get("REQUEST_METHOD") != "GET":
+            return self.app(environ, start_response)
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        # Same-host navigation is most traffic; skip it without parsing the URL.
+        rest = referer.partition("//")[2]
+        if rest.startswith(host) and rest[len(host) : len(host) + 1] in ("", "/", "?", "#"):
+            return self.app(environ, start_response)
+        writer = self.writer
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            try:
+                if status[:1] == "2" and not self._closed:
+                    for name, value in headers:
+                        if name.lower() == "content-type":
+                            if value[:9].lower() == "text/html":
+                                writer.put((
+                                    time.time(), referer, host, environ.get("SCRIPT_NAME", ""),
+                                    path, environ.get("QUERY_STRING", ""),
+                                    environ.get("wsgi.url_scheme", "http"),
+                                    environ.get("REMOTE_ADDR", ""),
+                                    environ.get("HTTP_USER_AGENT", ""),
+                                ))
+                            break
+            except Exception:  # never let counting break a response
+                logger.exception("linkback: could not queue a hit")
+            if exc_info is not None:
+                return start_response(status, headers, exc_info)
+            return start_response(status, headers)
+
+        return self.app(environ, capture)
+
+    # --- endpoints under the prefix -----------------------------------------------------------
+
+    def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._service is None:
+            from .web import build_service
+
+            self._service = build_service(self)
+        return self._service(environ, start_response)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def _open_store(self) -> Store:
+        return Store(self.database)
+
+    def _first_store(self, store: Store) -> None:
+        if self.options.sites:
+            store.ensure_sites(self.options.sites)
+
+    @property
+    def store(self) -> Store:
+        """A store for reading, opened on first use (each thread gets its own connection)."""
+        if self._store is None:
+            self._store = self._open_store()
+        return self._store
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._started or self._closed:
+                return
+            self.writer.start()
+            if self.options.crawl:
+                self._start_crawler()
+            self._started = True
+
+    def _start_crawler(self) -> None:
+        try:
+            from .crawler import Crawler
+        except ImportError:  # pragma: no cover - the crawler ships with linkback
+            return
+        try:
+            self.crawler = Crawler(
+                self.database,
+                threads=self.options.crawl_threads,
+                delay=self.options.crawl_delay,
+                allow_private_networks=self.options.allow_private_networks,
+            )
+            self.crawler.start()
+        except Exception:
+            logger.exception("linkback: could not start the crawler")
+            self.crawler = None
+
+    def start(self) -> None:
+        """Start the writer (and crawler) threads now rather than on the first request."""
+        self._start()
+
+    def flush(self) -> None:
+        """Write every queued hit to the database before returning (for tests and scripts)."""
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Flush, stop the threads and close the database. Further hits are ignored."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.crawler is not None:
+            try:
+                self.crawler.stop()
+            except Exception:
+                logger.exception("linkback: could not stop the crawler")
+        self.writer.close()
+        if self._store is not None:
+            self._store.close()
+
+    def _after_fork(self) -> None:
+        self.writer.after_fork()
+        self.crawler = None
+        self._store = None
+        self._started = False
+        self._start_lock = threading.Lock()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this process: hits queued, stored, dropped and skipped by reason."""
+        return self.writer.stats()
+
+
+def _close_at_exit(ref: Callable[[], LinkbackMiddleware | None]) -> None:
+    middleware = ref()
+    if middleware is not None:
+        try:
+            middleware.close()
+        except Exception:
+            logger.exception("linkback: flush at exit failed")
+
+
+def _after_fork(ref: Callable[[], LinkbackMiddleware | None]) -> None:
+    middleware = ref()
+    if middleware is not None:
+        middleware._after_fork()

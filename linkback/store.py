@@ -1,0 +1,609 @@
+"""The SQLite store: the only module that speaks SQL.
+
+One file holds everything: sites, linkbacks, their daily counts with hashing bins, the crawl
+queue, the blacklist and settings. The schema is created and migrated when a :class:`Store`
+opens the file; its version is recorded in ``PRAGMA user_version``.
+
+Several threads and several processes may open one file. Each thread gets its own
+connection (a sqlite3 connection never crosses threads); writes run in ``BEGIN IMMEDIATE``
+transactions so that two writers queue on the busy timeout instead of failing half-way, and
+the journal is WAL so that readers never wait for the writer.
+
+The interface is deliberately narrow (plain dicts and tuples in, plain dicts out) so that a
+server database could stand behind the same methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlite_utils
+
+from . import counting
+from .errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+#: How long a connection waits for another process's write lock before giving up, in seconds.
+BUSY_TIMEOUT = 5.0
+
+#: Every status a linkback can have.
+STATUSES = ("pending", "verified", "held", "unverified", "gone", "hidden", "blocked", "error")
+
+#: Every kind of linkback.
+KINDS = ("referrer", "webmention", "pingback", "trackback", "discussion")
+
+#: The columns of a linkback as the CLI, the JSON API and the admin show them, in order.
+LINKBACK_FIELDS = (
+    "source", "permalink", "target", "kind", "status", "title", "blurb", "hits", "value",
+    "visitors", "fraud_pct", "recency_bias", "first_seen", "last_seen",
+)
+
+#: A daily counts key: (source URL, target URL, site, day "YYYY-MM-DD").
+HitKey = tuple[str, str, str, str]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def isotime(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+    """Register a schema migration. They run in the order they are registered, once each."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sites (
+            id INTEGER PRIMARY KEY,
+            host TEXT NOT NULL UNIQUE,
+            moderation TEXT NOT NULL DEFAULT 'auto',   -- 'auto' publishes, 'hold' waits
+            display TEXT NOT NULL DEFAULT '{}',         -- JSON display options
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE linkbacks (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,          -- the URL first seen linking (Referer or notification)
+            permalink TEXT NOT NULL,       -- the entry's own URL once found; the source until then
+            target TEXT NOT NULL,          -- our page
+            kind TEXT NOT NULL DEFAULT 'referrer',
+            status TEXT NOT NULL DEFAULT 'pending',
+            title TEXT,
+            blurb TEXT,
+            blurb_start INTEGER,           -- the linking text's place in the blurb
+            blurb_end INTEGER,
+            author_name TEXT,
+            author_url TEXT,
+            author_photo TEXT,
+            published TEXT,
+            site_name TEXT,
+            favicon TEXT,
+            points INTEGER,
+            comments INTEGER,
+            final_url TEXT,
+            content_hash TEXT,
+            approved INTEGER NOT NULL DEFAULT 0,
+            hits INTEGER NOT NULL DEFAULT 0,
+            value REAL NOT NULL DEFAULT 0,
+            visitors REAL NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            verified_at TEXT,
+            updated_at TEXT,
+            UNIQUE (permalink, target)
+        );
+        CREATE INDEX linkbacks_target ON linkbacks (target, status);
+        CREATE INDEX linkbacks_status ON linkbacks (status, value);
+        CREATE INDEX linkbacks_site ON linkbacks (site, status);
+        CREATE INDEX linkbacks_last_seen ON linkbacks (last_seen);
+        -- Every URL that led to a linkback: the Referer seen, the permalink found, aliases.
+        CREATE TABLE referrers (
+            url TEXT NOT NULL,
+            target TEXT NOT NULL,
+            linkback_id INTEGER NOT NULL,
+            PRIMARY KEY (url, target)
+        ) WITHOUT ROWID;
+        CREATE INDEX referrers_linkback ON referrers (linkback_id);
+        CREATE TABLE daily (
+            linkback_id INTEGER NOT NULL,
+            day TEXT NOT NULL,
+            hits INTEGER NOT NULL,
+            value REAL NOT NULL,
+            visitors REAL NOT NULL,
+            bins BLOB,
+            PRIMARY KEY (linkback_id, day)
+        ) WITHOUT ROWID;
+        -- One crawl job per linkback: first verification, retries and re-verification.
+        CREATE TABLE jobs (
+            linkback_id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            checks INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until REAL,
+            last_error TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX jobs_due ON jobs (due_at);
+        CREATE TABLE fetches (
+            id INTEGER PRIMARY KEY,
+            linkback_id INTEGER NOT NULL,
+            fetched_at TEXT NOT NULL,
+            url TEXT NOT NULL,
+            http_status INTEGER,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX fetches_linkback ON fetches (linkback_id, id);
+        CREATE TABLE blacklist (
+            id INTEGER PRIMARY KEY,
+            pattern TEXT NOT NULL UNIQUE,
+            note TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE salts (
+            day TEXT PRIMARY KEY,
+            salt BLOB NOT NULL
+        );
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+class Store:
+    """A linkback database in one SQLite file.
+
+    :param path: the database file; created with its schema when missing.
+    :param timeout: seconds to wait for another writer's lock.
+
+    >>> store = Store("linkback.db")          # doctest: +SKIP
+    >>> store.linkbacks(target="https://example.com/post")  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # connections
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:" and not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
+            raise StoreError("no such directory for the database: %s" % self.path)
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            # WAL lets readers run beside the one writer, across processes.
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode and mode[0] != "wal":
+                logger.debug("journal mode is %s, not wal", mode[0])
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=%d" % int(self.timeout * 1000))
+        except sqlite3.Error as e:
+            raise StoreError("cannot open %s: %s" % (self.path, e)) from e
+        conn.row_factory = sqlite3.Row
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection, wrapped by sqlite-utils."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite_utils.Database(self.conn)
+        return db
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the database lock at once (``BEGIN IMMEDIATE``).
+
+        Taking the lock up front means a transaction either gets it within the busy timeout
+        or fails before changing anything; a deferred one could fail half-way when it
+        upgrades from reading to writing.
+        """
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(str(e)) from e
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as e:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(str(e)) from e
+            raise
+
+    def _migrate(self) -> None:
+        # sqlite-utils' Migrations checks what is pending outside a transaction, so two
+        # processes starting together could both apply a migration. Reading the version
+        # inside BEGIN IMMEDIATE serialises them: the second sees the first one's work.
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as e:
+            raise StoreError("cannot read %s: %s" % (self.path, e)) from e
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                "%s has schema version %d, newer than this linkback (%d)"
+                % (self.path, version, SCHEMA_VERSION)
+            )
+        with self.write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, fn in enumerate(MIGRATIONS[version:], start=version + 1):
+                logger.info("migrating %s to schema %d (%s)", self.path, number, fn.__name__)
+                fn(self.db)
+                conn.execute("PRAGMA user_version = %d" % number)
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits a change."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    # --- capture ------------------------------------------------------------------------------
+
+    def salt(self, day: str) -> bytes:
+        """The visitor-key salt of ``day``, created on first use; older salts are deleted.
+
+        Every process sharing the file uses the same salt, so one visitor is one key in all
+        of them; deleting yesterday's salt is what makes the keys unlinkable afterwards.
+        """
+        row = self.conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()
+        if row is not None:
+            return bytes(row[0])
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", (day, secrets.token_bytes(32))
+            )
+            conn.execute("DELETE FROM salts WHERE day < ?", (day,))
+            row = conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()
+        return bytes(row[0])
+
+    def ensure_sites(self, hosts: Iterable[str]) -> None:
+        """Add configured sites that are not in the database yet."""
+        now = isotime(utcnow())
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO sites (host, created_at) VALUES (?, ?)",
+                [(host, now) for host in hosts],
+            )
+
+    def record_hits(
+        self,
+        groups: Mapping[HitKey, tuple[int, Mapping[int, int]]],
+        *,
+        now: dt.datetime | None = None,
+        kind: str = "referrer",
+    ) -> int:
+        """Add aggregated hits in one transaction; return how many new linkbacks it made.
+
+        ``groups`` maps (source, target, site, day) to (raw hits, {bin: count}). Each new
+        (source, target) pair becomes a ``pending`` linkback with a due crawl job. Daily
+        bins are merged with what other processes stored, and the day's value, visitor
+        estimate and the linkback's totals are updated from the merged bins.
+        """
+        if not groups:
+            return 0
+        now = now or utcnow()
+        stamp = isotime(now)
+        created = 0
+        with self.write() as conn:
+            ids: dict[tuple[str, str], int] = {}
+            for source, target, site, _day in groups:
+                if (source, target) in ids:
+                    continue
+                row = conn.execute(
+                    "SELECT linkback_id FROM referrers WHERE url = ? AND target = ?",
+                    (source, target),
+                ).fetchone()
+                if row is None:
+                    linkback_id, new = self._create_linkback(conn, source, target, site, kind, stamp)
+                    created += new
+                else:
+                    linkback_id = row[0]
+                ids[(source, target)] = linkback_id
+
+            per_day: dict[tuple[int, str], list[Any]] = {}
+            for (source, target, _site, day), (hits, bins) in groups.items():
+                key = (ids[(source, target)], day)
+                entry = per_day.get(key)
+                if entry is None:
+                    per_day[key] = [hits, dict(bins)]
+                else:
+                    entry[0] += hits
+                    counting.merge_bins(entry[1], bins)
+
+            totals: dict[int, list[float]] = {}
+            daily_rows = []
+            for (linkback_id, day), (hits, bins) in per_day.items():
+                row = conn.execute(
+                    "SELECT hits, value, visitors, bins FROM daily WHERE linkback_id = ? AND day = ?",
+                    (linkback_id, day),
+                ).fetchone()
+                if row is None:
+                    old_hits, old_value, old_visitors, merged = 0, 0.0, 0.0, bins
+                else:
+                    old_hits, old_value, old_visitors = row[0], row[1], row[2]
+                    merged = counting.merge_bins(counting.decode_bins(row[3]), bins)
+                value = counting.compensated_value(merged)
+                visitors = counting.estimate_visitors(merged)
+                daily_rows.append(
+                    (linkback_id, day, old_hits + hits, value, visitors, counting.encode_bins(merged))
+                )
+                total = totals.setdefault(linkback_id, [0, 0.0, 0.0, day, day])
+                total[0] += hits
+                total[1] += value - old_value
+                total[2] += visitors - old_visitors
+                total[3] = min(total[3], day)
+                total[4] = max(total[4], day)
+            conn.executemany(
+                "INSERT OR REPLACE INTO daily (linkback_id, day, hits, value, visitors, bins)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                daily_rows,
+            )
+            today = stamp[:10]
+            conn.executemany(
+                "UPDATE linkbacks SET hits = hits + ?, value = value + ?, visitors = visitors + ?,"
+                " first_seen = min(first_seen, ?), last_seen = max(last_seen, ?) WHERE id = ?",
+                [
+                    (
+                        hits, value, visitors,
+                        # Days before today come from backfilled logs: their hour is unknown.
+                        stamp if first >= today else first + "T00:00:00Z",
+                        stamp if last >= today else last + "T23:59:59Z",
+                        linkback_id,
+                    )
+                    for linkback_id, (hits, value, visitors, first, last) in totals.items()
+                ],
+            )
+        return created
+
+    def _create_linkback(
+        self, conn: sqlite3.Connection, source: str, target: str, site: str, kind: str, stamp: str
+    ) -> tuple[int, int]:
+        cur = conn.execute(
+            "INSERT INTO linkbacks (site, source, permalink, target, kind, status, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (permalink, target) DO NOTHING",
+            (site, source, source, target, kind, stamp, stamp),
+        )
+        new = cur.rowcount == 1
+        linkback_id = conn.execute(
+            "SELECT id FROM linkbacks WHERE permalink = ? AND target = ?", (source, target)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT OR IGNORE INTO referrers (url, target, linkback_id) VALUES (?, ?, ?)",
+            (source, target, linkback_id),
+        )
+        if new:
+            conn.execute(
+                "INSERT OR IGNORE INTO jobs (linkback_id, url, due_at, created_at) VALUES (?, ?, ?, ?)",
+                (linkback_id, source, time.time(), time.time()),
+            )
+        return linkback_id, int(new)
+
+    def add_counter(self, name: str, amount: int) -> None:
+        """Add to a named counter (dropped hits, for example)."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                (name, amount),
+            )
+
+    def counter(self, name: str) -> int:
+        row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def linkbacks(
+        self,
+        *,
+        target: str | None = None,
+        status: str | Iterable[str] | None = None,
+        site: str | None = None,
+        kind: str | Iterable[str] | None = None,
+        order: str = "value",
+        limit: int | None = None,
+        offset: int = 0,
+        today: dt.date | None = None,
+    ) -> list[dict[str, Any]]:
+        """Linkbacks as dicts, with ``fraud_pct`` and ``recency_bias`` worked out.
+
+        ``order`` is ``value`` (highest first), ``newest`` (first seen) or ``visitors``.
+        """
+        where, params = [], []
+        if target is not None:
+            where.append("l.target = ?")
+            params.append(target)
+        for column, wanted in (("status", status), ("kind", kind)):
+            if wanted is None:
+                continue
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            where.append("l.%s IN (%s)" % (column, ", ".join("?" * len(values))))
+            params.extend(values)
+        if site is not None:
+            where.append("l.site = ?")
+            params.append(site)
+        orders = {
+            "value": "l.value DESC, l.id",
+            "newest": "l.first_seen DESC, l.id DESC",
+            "visitors": "l.visitors DESC, l.id",
+            "id": "l.id",
+        }
+        if order not in orders:
+            raise ValueError("order must be one of %s" % ", ".join(orders))
+        sql = (
+            "SELECT l.*, (SELECT SUM(d.value * (julianday(d.day) - julianday(substr(l.first_seen, 1, 10))))"
+            " FROM daily d WHERE d.linkback_id = l.id) AS _moment FROM linkbacks l"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY " + orders[order]
+        if limit is not None:
+            sql += " LIMIT %d OFFSET %d" % (int(limit), int(offset))
+        today = today or utcnow().date()
+        return [self._row(row, today) for row in self.conn.execute(sql, params)]
+
+    def linkback(self, linkback_id: int, *, today: dt.date | None = None) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT l.*, (SELECT SUM(d.value * (julianday(d.day) - julianday(substr(l.first_seen, 1, 10))))"
+            " FROM daily d WHERE d.linkback_id = l.id) AS _moment FROM linkbacks l WHERE l.id = ?",
+            (linkback_id,),
+        ).fetchone()
+        return self._row(row, today or utcnow().date()) if row else None
+
+    @staticmethod
+    def _row(row: sqlite3.Row, today: dt.date) -> dict[str, Any]:
+        item = dict(row)
+        moment = item.pop("_moment") or 0.0
+        first_day = dt.date.fromisoformat(item["first_seen"][:10])
+        age = (today - first_day).days
+        value = item["value"]
+        item["value"] = round(value, 2)
+        item["visitors"] = round(item["visitors"], 1)
+        item["fraud_pct"] = counting.fraud_pct(item["hits"], value)
+        if age <= 0 or value <= 0:
+            item["recency_bias"] = 0.0
+        else:
+            centroid = moment / (value * age)
+            item["recency_bias"] = round(max(-10.0, min(10.0, 20.0 * (centroid - 0.5))), 2)
+        return item
+
+    def daily(self, linkback_id: int) -> list[dict[str, Any]]:
+        """A linkback's days, oldest first: ``day``, ``hits``, ``value``, ``visitors``."""
+        return [
+            dict(row)
+            for row in self.conn.execute(
+                "SELECT day, hits, value, visitors FROM daily WHERE linkback_id = ? ORDER BY day",
+                (linkback_id,),
+            )
+        ]
+
+    def count_linkbacks(self, **filters: Any) -> int:
+        where, params = [], []
+        for column in ("target", "status", "site", "kind"):
+            if filters.get(column) is not None:
+                where.append("%s = ?" % column)
+                params.append(filters[column])
+        sql = "SELECT COUNT(*) FROM linkbacks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.conn.execute(sql, params).fetchone()[0]
+
+    # --- settings, blacklist, sites -----------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value))
+            )
+
+    def blacklist(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM blacklist ORDER BY pattern")]
+
+    def add_blacklist(self, pattern: str, note: str | None = None) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO blacklist (pattern, note, created_at) VALUES (?, ?, ?)",
+                (pattern, note, isotime(utcnow())),
+            )
+
+    def remove_blacklist(self, pattern: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM blacklist WHERE pattern = ?", (pattern,))
+
+    def sites(self) -> list[dict[str, Any]]:
+        rows = []
+        for row in self.conn.execute("SELECT * FROM sites ORDER BY host"):
+            item = dict(row)
+            item["display"] = json.loads(item["display"] or "{}")
+            rows.append(item)
+        return rows
+
+    # --- crawl queue --------------------------------------------------------------------------
+
+    def due_jobs(self, *, now: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Jobs whose time has come and that nobody holds, oldest first (read only)."""
+        now = time.time() if now is None else now
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT * FROM jobs WHERE due_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+                " ORDER BY due_at LIMIT ?",
+                (now, now, limit),
+            )
+        ]
