@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import urls
 from .config import Options
 from .filters import HitFilter
 from .store import Store
@@ -54,6 +55,9 @@ class LinkbackMiddleware:
                 " sends. Pass sites=[...] to count only your own hosts."
             )
         self.prefix = self.options.prefix
+        #: Advertise Webmention and Pingback endpoints in HTML responses' headers.
+        self.advertise = bool(self.options.extra.get("protocols", True))
+        self._advertised: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self.filter = HitFilter(self.options)
         self.writer = HitWriter(
             self._open_store,
@@ -82,13 +86,22 @@ class LinkbackMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith(self.prefix):
             return self._serve(environ, start_response)
-        referer = environ.get("HTTP_REFERER")
-        if not referer or environ.get("REQUEST_METHOD") != "GET":
+        if environ.get("REQUEST_METHOD") != "GET":
             return self.app(environ, start_response)
+        referer = environ.get("HTTP_REFERER")
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-        # Same-host navigation is most traffic; skip it without parsing the URL.
-        rest = referer.partition("//")[2]
-        if rest.startswith(host) and rest[len(host) : len(host) + 1] in ("", "/", "?", "#"):
+        advertise = None
+        if self.advertise:
+            scheme = environ.get("wsgi.url_scheme", "http")
+            advertise = self._advertised.get((scheme, host))
+            if advertise is None:
+                advertise = self._advertisement(scheme, host)
+        if referer:
+            # Same-host navigation is most traffic; skip it without parsing the URL.
+            rest = referer.partition("//")[2]
+            if rest.startswith(host) and rest[len(host) : len(host) + 1] in ("", "/", "?", "#"):
+                referer = None
+        if not referer and not advertise:
             return self.app(environ, start_response)
         writer = self.writer
 
@@ -98,13 +111,16 @@ class LinkbackMiddleware:
                     for name, value in headers:
                         if name.lower() == "content-type":
                             if value[:9].lower() == "text/html":
-                                writer.put((
-                                    time.time(), referer, host, environ.get("SCRIPT_NAME", ""),
-                                    path, environ.get("QUERY_STRING", ""),
-                                    environ.get("wsgi.url_scheme", "http"),
-                                    environ.get("REMOTE_ADDR", ""),
-                                    environ.get("HTTP_USER_AGENT", ""),
-                                ))
+                                if advertise:
+                                    headers = headers + advertise
+                                if referer:
+                                    writer.put((
+                                        time.time(), referer, host, environ.get("SCRIPT_NAME", ""),
+                                        path, environ.get("QUERY_STRING", ""),
+                                        environ.get("wsgi.url_scheme", "http"),
+                                        environ.get("REMOTE_ADDR", ""),
+                                        environ.get("HTTP_USER_AGENT", ""),
+                                    ))
                             break
             except Exception:  # never let counting break a response
                 logger.exception("linkback: could not queue a hit")
@@ -113,6 +129,27 @@ class LinkbackMiddleware:
             return start_response(status, headers)
 
         return self.app(environ, capture)
+
+    def _advertisement(self, scheme: str, host: str) -> list[tuple[str, str]]:
+        """The headers that advertise our Webmention and Pingback endpoints on ``host``'s pages.
+
+        Only configured sites are advertised, and only under the normalised host name: the
+        ``Host`` header is the client's to choose, and must never reach a response as sent.
+        """
+        headers: list[tuple[str, str]] = []
+        site = self.filter.site_for(host)
+        normalized = urls.normalize_host(host)
+        if site is not None and normalized is not None and scheme in ("http", "https"):
+            port = host.rsplit(":", 1)[1] if host.count(":") == 1 and not host.startswith("[") else ""
+            base = "%s://%s%s%s" % (scheme, normalized, ":" + port if port else "", self.prefix)
+            headers = [
+                ("Link", '<%swebmention>; rel="webmention"' % base),
+                ("X-Pingback", "%sxmlrpc" % base),
+            ]
+        if len(self._advertised) > 256:  # the Host header is the client's: keep the cache small
+            self._advertised.clear()
+        self._advertised[(scheme, host)] = headers
+        return headers
 
     # --- endpoints under the prefix -----------------------------------------------------------
 
