@@ -63,12 +63,15 @@ def import_log(
     hit_filter: HitFilter,
     *,
     scheme: str = "https",
+    host: str | None = None,
     summary: ImportSummary | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Count the linkbacks in one access log, streamed line by line.
 
     :param hit_filter: the same rules as the middleware; its ``sites`` hold the ``--site``.
+    :param host: the ``Host`` the pages were served under (with a port if not the default);
+        the site's name when not given.
     :param progress: called with the number of bytes read since the last call.
     """
     summary = summary or ImportSummary()
@@ -103,7 +106,7 @@ def import_log(
         if referer in ("", "-"):
             summary.skipped["no-referrer"] += 1
             continue
-        result = hit_filter.check(referer, site, path, query, scheme, match["agent"])
+        result = hit_filter.check(referer, host or site, path, query, scheme, match["agent"])
         if not isinstance(result, Accepted):
             summary.skipped[result.reason] += 1
             continue
