@@ -3,31 +3,45 @@ reason to skip it.
 
 The middleware only copies a few ``environ`` values onto a queue; these rules run in the
 writer thread (and in ``linkback import-log``), so their cost never lands on a request.
+Every input here is hostile: the ``Referer``, ``Host`` and ``User-Agent`` headers are
+whatever the client chose to send.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from crawleruseragents import is_crawler
-
 from . import urls
+from .bots import is_bot
 from .config import Options
 
 logger = logging.getLogger(__name__)
 
-#: Reasons a request is not counted, as ``import-log`` reports them.
+__all__ = ["SKIP_REASONS", "Accepted", "HitFilter", "Skipped", "is_bot", "request_path"]
+
+#: Reasons a request is not counted, as ``stats()`` and ``import-log`` report them.
 SKIP_REASONS = (
-    "no-referrer", "not-http", "invalid-referrer", "invalid-host", "unknown-site", "internal",
-    "bot", "blacklisted", "not-counted",
+    "no-referrer",       # no Referer, or an empty one
+    "not-http",          # javascript:, data:, android-app:, ... (RFC 7231 allows any URI)
+    "invalid-referrer",  # http(s) in name only: no host, bad host, credentials, too long
+    "private-referrer",  # loopback, private network, single-label or .local host
+    "invalid-host",      # a Host header that is not a host name
+    "unknown-site",      # a well-formed Host that is not one of the configured sites
+    "internal",          # navigation inside our own registrable domain or internal_domains
+    "bot",               # crawler, monitor, library, or no User-Agent at all
+    "blacklisted",       # blacklist or blacklist_files
 )
+
+#: Entries kept in each cache; the keys are client-chosen, so the caches are bounded.
+CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
+    """A hit that counts: normalised referring URL, normalised URL of our page, our site."""
+
     source: str
     target: str
     site: str
@@ -35,32 +49,48 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
+    """A hit that does not count, and why (one of :data:`SKIP_REASONS`)."""
+
     reason: str
 
 
-@functools.lru_cache(maxsize=8192)
-def is_bot(user_agent: str) -> bool:
-    """True for crawlers (crawler-user-agents patterns) and for clients that send no user agent."""
-    user_agent = user_agent.strip()
-    if not user_agent:
-        return True
-    return is_crawler(user_agent[:1024])
+_SKIPPED = {reason: Skipped(reason) for reason in SKIP_REASONS}
 
 
 def request_path(script_name: str, path_info: str) -> str:
-    """The request path as a URL path, from WSGI's latin-1 decoded ``environ`` strings."""
-    raw = (script_name + path_info).encode("latin-1", "replace")
-    return quote(raw, safe="/%:@!$&'()*+,;=-._~") or "/"
+    """The request path as a URL path, from WSGI's latin-1 decoded ``environ`` strings.
+
+    PEP 3333 hands the raw path bytes over as latin-1 characters; encoding them back gives
+    the bytes the client sent, which are then percent-encoded where unsafe.
+    """
+    path = script_name + path_info
+    if path.isascii():
+        return quote(path, safe=_PATH_SAFE) or "/"
+    raw = path.encode("latin-1", "replace")
+    return quote(raw, safe=_PATH_SAFE) or "/"
+
+
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 class HitFilter:
-    """The counting rules for one configuration, with caches for the repeated parts."""
+    """The counting rules for one configuration, with caches for the repeated parts.
+
+    :param options: validated options; ``sites``, ``internal_domains``, ``blacklist``,
+        ``blacklist_files``, ``keep_params``, ``drop_params`` and
+        ``allow_private_networks`` apply here.
+
+    >>> rules = HitFilter(Options.from_kwargs(sites=["example.com"]))  # doctest: +SKIP
+    >>> rules.check("https://blog.example.org/post", "example.com", "/a", "", "https", ua)
+    Accepted(source='https://blog.example.org/post', target='https://example.com/a', ...)
+    """
 
     def __init__(self, options: Options) -> None:
         self.options = options
         self.patterns = urls.PatternSet(options.blacklist, options.blacklist_hosts)
-        self._referrers: dict[str, str | None] = {}
-        self._sites: dict[str, str | None] = {}
+        self._referrers: dict[str, str | Skipped] = {}
+        self._hosts: dict[str, tuple[str, str, str] | Skipped] = {}
+        self._internal_cache: dict[tuple[str, str], bool] = {}
 
     def set_extra_patterns(self, patterns: list[str]) -> None:
         """Replace the blacklist patterns kept in the database (added in the admin)."""
@@ -71,47 +101,90 @@ class HitFilter:
             except ValueError:
                 logger.warning("ignoring invalid blacklist pattern %r", pattern)
         self.patterns = combined
-        self._referrers.clear()
+        self._referrers = {}
+
+    # --- the Host header ----------------------------------------------------------------------
+
+    def _host(self, host_header: str) -> tuple[str, str, str] | Skipped:
+        """(site, host, host with a non-default port) for a ``Host`` header, or why not."""
+        cached = self._hosts.get(host_header)
+        if cached is not None:
+            return cached
+        result: tuple[str, str, str] | Skipped
+        text = urls.wsgi_text(host_header.strip())
+        host = urls.normalize_host(text)
+        if host is None:
+            result = _SKIPPED["invalid-host"]
+        else:
+            site = self._site_of(host)
+            if site is None:
+                result = _SKIPPED["unknown-site"]
+            else:
+                port = ""
+                if not text.endswith("]") and text.count(":") == 1 or "]:" in text:
+                    port = text.rsplit(":", 1)[1]
+                result = (site, host, "%s:%s" % (host, port) if port else host)
+        if len(self._hosts) >= CACHE_SIZE:
+            self._hosts = {}
+        self._hosts[host_header] = result
+        return result
+
+    def _site_of(self, host: str) -> str | None:
+        sites = self.options.sites
+        if not sites:
+            return host
+        for site in sites:
+            if host == site or host.endswith("." + site):
+                return site
+        return None
 
     def site_for(self, host_header: str) -> str | None:
         """The configured site a ``Host`` header belongs to, or ``None`` if it is not ours.
 
-        The header is chosen by the client. With ``sites`` configured only those hosts (and
-        their subdomains) count; without, any well-formed host counts, as documented.
+        The header is chosen by the client. With ``sites`` configured, only those hosts and
+        their subdomains count. Without, every well-formed host counts as its own site, so a
+        client sending ``Host: anything.example`` creates linkbacks to pages of that name:
+        configure ``sites`` on any server reachable by a name you do not control.
         """
-        cached = self._sites.get(host_header, "")
-        if cached != "":
-            return cached
-        host = urls.normalize_host(host_header)
-        site: str | None
-        if host is None:
-            site = None
-        elif not self.options.sites:
-            site = host
-        else:
-            site = next(
-                (s for s in self.options.sites if host == s or host.endswith("." + s)), None
-            )
-        if len(self._sites) < 1024:
-            self._sites[host_header] = site
-        return site
+        result = self._host(host_header)
+        return None if isinstance(result, Skipped) else result[0]
+
+    # --- the Referer --------------------------------------------------------------------------
 
     def referrer(self, referer: str) -> str | None:
-        """The normalised referrer URL, or ``None`` when it is not an http(s) URL or blacklisted."""
-        if referer in self._referrers:
-            return self._referrers[referer]
+        """The normalised referrer URL, or ``None`` when it does not count."""
+        result = self._referrer(referer)
+        return None if isinstance(result, Skipped) else result
+
+    def _referrer(self, referer: str) -> str | Skipped:
+        cached = self._referrers.get(referer)
+        if cached is not None:
+            return cached
+        result: str | Skipped
         source = urls.normalize_url(
-            referer,
+            urls.wsgi_text(referer),
             drop_params=self.options.drop_params,
             keep_params=self.options.keep_params,
             fold_aliases=True,
         )
-        if source is not None and self.patterns and self.patterns.match(source):
-            source = None
-        if len(self._referrers) > 50_000:
-            self._referrers.clear()
-        self._referrers[referer] = source
-        return source
+        if source is None:
+            result = _SKIPPED["invalid-referrer"]
+        else:
+            host = urls.host_of(source)
+            if not self.options.allow_private_networks and urls.is_private_host(host):
+                # No one outside can follow or verify such a link; it is a developer's
+                # machine, an intranet or a forged header.
+                result = _SKIPPED["private-referrer"]
+            elif self.patterns and self.patterns.match(source, host):
+                result = _SKIPPED["blacklisted"]
+            else:
+                result = source
+        if len(self._referrers) >= CACHE_SIZE:
+            self._referrers = {}
+        self._referrers[referer] = result
+        return result
+
+    # --- all the rules ------------------------------------------------------------------------
 
     def check(
         self,
@@ -122,39 +195,56 @@ class HitFilter:
         scheme: str,
         user_agent: str,
     ) -> Accepted | Skipped:
-        """Apply every rule to one request; ``path`` is already URL-quoted."""
+        """Apply every rule to one request.
+
+        :param referer: the ``Referer`` header as WSGI gives it (latin-1 decoded).
+        :param host_header: the ``Host`` header (or ``SERVER_NAME``).
+        :param path: the request path, already URL-quoted (:func:`request_path`).
+        :param query: the raw query string.
+        :param scheme: ``wsgi.url_scheme``.
+        :param user_agent: the ``User-Agent`` header.
+        """
         if not referer:
-            return Skipped("no-referrer")
+            return _SKIPPED["no-referrer"]
         lowered = referer[:8].lower()
         if not (lowered.startswith("http://") or lowered.startswith("https://")):
-            return Skipped("not-http")
-        site = self.site_for(host_header)
-        if site is None:
-            return Skipped("invalid-host" if urls.normalize_host(host_header) is None else "unknown-site")
+            return _SKIPPED["not-http"]
+        own = self._host(host_header)
+        if isinstance(own, Skipped):
+            return own
+        site, host, netloc = own
         if is_bot(user_agent):
-            return Skipped("bot")
-        source = self.referrer(referer)
-        if source is None:
-            if urls.normalize_url(referer, fold_aliases=True) is None:
-                return Skipped("invalid-referrer")
-            return Skipped("blacklisted")
-        own_host = urls.normalize_host(host_header) or site
-        source_host = urls.host_of(source)
-        if self._internal(source_host, own_host):
-            return Skipped("internal")
+            return _SKIPPED["bot"]
+        source = self._referrer(referer)
+        if isinstance(source, Skipped):
+            return source
+        if self._internal(urls.host_of(source), host):
+            return _SKIPPED["internal"]
+        if query and not query.isascii():
+            query = quote(query.encode("latin-1", "replace"), safe="=&;%:@!$'()*+,/?-._~")
         target = urls.normalize_url(
-            "%s://%s%s%s" % (scheme if scheme in ("http", "https") else "http", host_header, path,
+            "%s://%s%s%s" % ("https" if scheme == "https" else "http", netloc, path,
                              "?" + query if query else ""),
             drop_params=self.options.drop_params,
             keep_params=self.options.keep_params,
         )
         if target is None:
-            return Skipped("invalid-host")
+            return _SKIPPED["invalid-host"]
         return Accepted(source, target, site)
 
     def _internal(self, source_host: str, own_host: str) -> bool:
+        """Same host, same registrable domain (``blog.example.com`` → ``example.com``), or one
+        of ``internal_domains``."""
         if source_host == own_host:
             return True
-        if urls.registrable_domain(source_host) == urls.registrable_domain(own_host):
-            return True
-        return urls.host_in(source_host, self.options.internal_domains)
+        key = (source_host, own_host)
+        cached = self._internal_cache.get(key)
+        if cached is None:
+            cached = (
+                urls.registrable_domain(source_host) == urls.registrable_domain(own_host)
+                or urls.host_in(source_host, self.options.internal_domains)
+            )
+            if len(self._internal_cache) >= CACHE_SIZE:
+                self._internal_cache = {}
+            self._internal_cache[key] = cached
+        return cached

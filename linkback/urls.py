@@ -12,7 +12,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from publicsuffixlist import PublicSuffixList
 
@@ -76,7 +76,7 @@ def _encode_host(host: str) -> str | None:
         return None
     if host.startswith("["):
         # IPv6 literal: keep the brackets, store the compressed form.
-        if not host.endswith("]"):
+        if not host.endswith("]") or "%" in host:  # zone ids mean nothing off the machine
             return None
         try:
             return "[%s]" % ipaddress.IPv6Address(host[1:-1]).compressed
@@ -117,21 +117,33 @@ def normalize_url(
     the fragment and tracking parameters (``drop_params``, ``*`` allowed at the end of a
     name; ``keep_params`` wins over it), and gives an empty path as ``/``. With
     ``fold_aliases``, well-known mobile and alternate hosts become their main host
-    (``m.facebook.com`` → ``www.facebook.com``) and AMP-cache URLs become the page they cache.
+    (``m.facebook.com`` → ``www.facebook.com``) and AMP-cache and AMP-viewer URLs become the
+    page they show.
+    URLs with credentials (``user:pass@``), control characters or over
+    :data:`MAX_URL_LENGTH` characters are refused.
+
+    :param url: any string; hostile input gives ``None``, never an exception.
 
     >>> normalize_url("HTTPS://Bücher.example:443/a?utm_source=x&id=2#top")
     'https://xn--bcher-kva.example/a?id=2'
     """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         return None
+    try:
+        return _normalize(url, drop_params, keep_params, fold_aliases, 0)
+    except (ValueError, UnicodeError):
+        # urlsplit rejects some bracket forms; quote() rejects lone surrogates.
+        return None
+
+
+def _normalize(
+    url: str, drop_params: Iterable[str], keep_params: Iterable[str], fold_aliases: bool, depth: int
+) -> str | None:
     url = url.strip()
     if _CONTROL.search(url):
         return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
+    parts = urlsplit(url)
+    port = parts.port
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or parts.username is not None or parts.password is not None:
         return None
@@ -144,12 +156,12 @@ def normalize_url(
     if host is None:
         return None
     if fold_aliases:
-        if _AMP_CACHE.match(host):
-            unwrapped = _unwrap_amp_cache(parts.path)
+        amp_viewer = parts.path.startswith("/amp/") and host.startswith(("www.google.", "google."))
+        if (_AMP_CACHE.match(host) or amp_viewer) and depth == 0:
+            # AMP caches and Google's AMP viewer serve someone else's page under their name.
+            unwrapped = _unwrap_amp_cache(parts.path[4:] if amp_viewer else parts.path)
             if unwrapped is not None:
-                return normalize_url(
-                    unwrapped, drop_params=drop_params, keep_params=keep_params, fold_aliases=True
-                )
+                return _normalize(unwrapped, drop_params, keep_params, True, depth + 1)
         host = HOST_ALIASES.get(host, host)
         if host.endswith(".m.wikipedia.org"):
             host = host[: -len(".m.wikipedia.org")] + ".wikipedia.org"
@@ -159,21 +171,46 @@ def normalize_url(
         netloc = host
     path = parts.path or "/"
     # Re-quote only what is unsafe; keep existing escapes so /a%2Fb stays distinct from /a/b.
-    path = quote(path, safe="/%:@!$&'()*+,;=-._~")
-    query = parts.query
-    if query:
-        keep = tuple(p.lower() for p in keep_params)
-        drop = tuple(p.lower() for p in drop_params)
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [
-            (k, v) for k, v in pairs if _param_matches(k, keep) or not _param_matches(k, drop)
-        ]
-        query = urlencode(kept, quote_via=quote) if len(kept) != len(pairs) else _safe_query(query)
+    path = quote(path, safe=_PATH_SAFE)
+    query = _filter_query(parts.query, drop_params, keep_params) if parts.query else ""
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
-def _safe_query(query: str) -> str:
-    return quote(query, safe="=&;%:@!$'()*+,/?-._~")
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = "=&;%:@!$'()*+,/?-._~"
+
+
+def _filter_query(query: str, drop_params: Iterable[str], keep_params: Iterable[str]) -> str:
+    """Drop tracking parameters, leaving every other parameter byte for byte as it came.
+
+    Splitting on ``&`` rather than decoding and re-encoding keeps parameter order, ``+`` and
+    escapes that are not UTF-8 intact, so two visits to one page give one URL.
+    """
+    drop = tuple(p.lower() for p in drop_params)
+    keep = tuple(p.lower() for p in keep_params)
+    kept = []
+    for segment in query.split("&"):
+        if not segment:
+            continue
+        name = unquote_plus(segment.split("=", 1)[0])
+        if _param_matches(name, keep) or not _param_matches(name, drop):
+            kept.append(segment)
+    return quote("&".join(kept), safe=_QUERY_SAFE)
+
+
+def wsgi_text(value: str) -> str:
+    """Undo WSGI's latin-1 decoding of a header or path (PEP 3333) where it was UTF-8.
+
+    Servers hand headers over as latin-1 strings, so a UTF-8 ``Referer`` arrives as
+    mojibake. Bytes that are not UTF-8 become U+FFFD, which no host name accepts.
+    """
+    if value.isascii():
+        return value
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # already text (a log line, a test)
+        return value
+    return raw.decode("utf-8", "replace")
 
 
 def _unwrap_amp_cache(path: str) -> str | None:
@@ -202,12 +239,20 @@ def normalize_host(host: str) -> str | None:
         return None
     if host.startswith("["):
         end = host.find("]")
-        return _encode_host(host[: end + 1]) if end > 0 else None
+        rest = host[end + 1 :]
+        if end < 0 or rest and not (rest[0] == ":" and _is_port(rest[1:])):
+            return None
+        return _encode_host(host[: end + 1])
     if host.count(":") == 1:
         host, _, port = host.partition(":")
-        if not port.isdigit():
+        if not _is_port(port):
             return None
     return _encode_host(host)
+
+
+def _is_port(text: str) -> bool:
+    # str.isdigit() also accepts "²" and other Unicode digits.
+    return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -228,6 +273,25 @@ def _is_ipv4(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: Top-level names that never reach the public internet (RFC 6761, RFC 6762, RFC 8375).
+PRIVATE_SUFFIXES = ("localhost", "local", "internal", "lan", "home.arpa", "invalid", "intranet")
+
+
+def is_private_host(host: str) -> bool:
+    """True for hosts no outside page can have: loopback, private and link-local addresses,
+    single-label names and private-use names (``*.localhost``, ``*.local``, ``*.internal``…).
+
+    >>> is_private_host("127.0.0.1"), is_private_host("printer.local"), is_private_host("a.org")
+    (True, True, False)
+    """
+    literal = host[1:-1] if host.startswith("[") else host
+    try:
+        ip = ipaddress.ip_address(literal)
+    except ValueError:
+        return "." not in host or host_in(host, PRIVATE_SUFFIXES)
+    return not ip.is_global
 
 
 def host_in(host: str, domains: Iterable[str]) -> bool:

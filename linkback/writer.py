@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import logging
+import os
 import secrets
 import threading
 import time
@@ -38,7 +40,21 @@ BLACKLIST_RELOAD = 30.0
 
 
 def utc_day(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
+    """The UTC day of a Unix time, as ``YYYY-MM-DD``."""
+    return _day_name(int(timestamp // 86400))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_name(days: int) -> str:
+    return (_EPOCH + dt.timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+#: Stores a forked child inherited from its parent. SQLite must not close (nor use) a
+#: connection opened before fork(): closing it could checkpoint or unlink the parent's WAL.
+#: Keeping a reference stops garbage collection from closing them.
+_INHERITED: list[object] = []
 
 
 class Aggregator:
@@ -108,6 +124,7 @@ class HitWriter:
         self._thread: threading.Thread | None = None
         self._process_lock = threading.Lock()
         self._store: Store | None = None
+        self._store_file: tuple[int, int] | None = None
         self._store_failed_at = 0.0
         self._last_drop_log = 0.0
         self._dropped_logged = 0
@@ -138,7 +155,10 @@ class HitWriter:
     def after_fork(self) -> None:
         """In a forked child the thread is gone and the parent's connections must not be used."""
         self._thread = None
+        if self._store is not None:
+            _INHERITED.append(self._store)
         self._store = None
+        self._store_file = None
         self._process_lock = threading.Lock()
         self._wake = threading.Event()
         self.queue.clear()
@@ -172,11 +192,18 @@ class HitWriter:
 
     def _get_store(self) -> Store | None:
         if self._store is not None:
-            return self._store
+            if self._store_file is None or self._store_file == _file_id(self._store.path):
+                return self._store
+            # The file was deleted or replaced under us: writing on would go to an unlinked
+            # inode and be lost. Open the path again (which creates a fresh database).
+            logger.warning("linkback: %s was removed or replaced; reopening it", self._store.path)
+            self._store.close()
+            self._store = None
         if time.monotonic() - self._store_failed_at < 1.0:
             return None
         try:
             self._store = self.open_store()
+            self._store_file = _file_id(self._store.path)
         except LinkbackError as e:
             self._store_failed_at = time.monotonic()
             self._log_drop("cannot open the database: %s" % e)
@@ -208,6 +235,8 @@ class HitWriter:
                 self._reload_blacklist(store)
                 batch = self._take(self.batch_size * 10)
                 self._write(store, batch)
+            if self.dropped > self._dropped_logged:
+                self._log_drop("the queue was full")
             self._save_dropped()
 
     def _take(self, limit: int) -> list[RawHit]:
@@ -230,6 +259,7 @@ class HitWriter:
         aggregator = Aggregator(self._salt_for)
         check = self.filter.check
         skipped = self.skipped
+        not_counted = 0
         try:
             for stamp, referer, host, script, path, query, scheme, address, agent in batch:
                 result = check(referer, host, request_path(script, path), query, scheme, agent)
@@ -237,16 +267,17 @@ class HitWriter:
                     aggregator.add(result, utc_day(stamp), address, agent)
                 else:
                     skipped[result.reason] += 1
-            if aggregator.hits:
-                count = aggregator.hits
+                    not_counted += 1
+            count = aggregator.hits
+            if count:
                 store.record_hits(aggregator.take())
                 self.stored += count
         except LinkbackError as e:
-            self.dropped += aggregator.hits
+            self.dropped += len(batch) - not_counted
             self._log_drop(str(e))
             self._reset_store_if_broken(e)
         except Exception:
-            self.dropped += aggregator.hits
+            self.dropped += len(batch) - not_counted
             logger.exception("linkback: could not store a batch of %d hits", len(batch))
 
     def _reset_store_if_broken(self, error: Exception) -> None:
@@ -305,6 +336,16 @@ class HitWriter:
             "dropped": self.dropped,
             "skipped": dict(self.skipped),
         }
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_dev, st.st_ino)
 
 
 def ephemeral_salts() -> Callable[[str], bytes]:
