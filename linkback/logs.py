@@ -66,6 +66,7 @@ def import_log(
     host: str | None = None,
     summary: ImportSummary | None = None,
     progress: Callable[[int], None] | None = None,
+    salts: Callable[[str], bytes] | None = None,
 ) -> ImportSummary:
     """Count the linkbacks in one access log, streamed line by line.
 
@@ -73,10 +74,16 @@ def import_log(
     :param host: the ``Host`` the pages were served under (with a port if not the default);
         the site's name when not given.
     :param progress: called with the number of bytes read since the last call.
+    :param salts: visitor-key salts of past days (from :func:`~linkback.writer.ephemeral_salts`);
+        give the same one to every file of one import, so that a visitor whose day is split
+        over two rotated logs is one visitor.
+
+    >>> with open_log("access.log.2.gz") as stream:          # doctest: +SKIP
+    ...     import_log(store, stream, HitFilter(Options.from_kwargs(sites=["example.com"])))
     """
     summary = summary or ImportSummary()
     today = utcnow().strftime("%Y-%m-%d")
-    old_salts = ephemeral_salts()
+    old_salts = salts or ephemeral_salts()
     # Today's hits share the live salt, so a visitor already counted today is not counted twice;
     # past days get salts that live only for this import.
     aggregator = Aggregator(lambda day: store.salt(day) if day == today else old_salts(day))

@@ -202,15 +202,14 @@ def wsgi_text(value: str) -> str:
     """Undo WSGI's latin-1 decoding of a header or path (PEP 3333) where it was UTF-8.
 
     Servers hand headers over as latin-1 strings, so a UTF-8 ``Referer`` arrives as
-    mojibake. Bytes that are not UTF-8 become U+FFFD, which no host name accepts.
+    mojibake. Bytes that are not UTF-8 are taken as latin-1, as they came.
     """
     if value.isascii():
         return value
     try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError:  # already text (a log line, a test)
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # already text (a log line), or latin-1 bytes
         return value
-    return raw.decode("utf-8", "replace")
 
 
 def _unwrap_amp_cache(path: str) -> str | None:
