@@ -10,7 +10,9 @@ import importlib
 import json
 import logging
 import os
+import sqlite3
 import sys
+import zlib
 from typing import Any
 
 import click
@@ -21,6 +23,7 @@ from .errors import LinkbackError
 from .filters import HitFilter
 from .logs import ImportSummary, import_log, open_log
 from .store import KINDS, LINKBACK_FIELDS, STATUSES, Store
+from .writer import ephemeral_salts
 
 #: Modules that define a ``commands`` list of click commands to add to ``linkback``.
 COMMAND_MODULES = (
@@ -86,8 +89,10 @@ def linkbacks_command(ctx: click.Context, target: str | None, status: str | None
         rows = store.linkbacks(target=target, status=status, kind=kind)
     except LinkbackError as e:
         raise click.ClickException(str(e)) from None
-    except Exception as e:  # sqlite3 errors on a file that is not a database
+    except sqlite3.Error as e:  # a file that is damaged or not a database
         raise click.ClickException("cannot read %s: %s" % (ctx.obj["db"], e)) from None
+    finally:
+        store.close()
     items = [{key: row[key] for key in LINKBACK_FIELDS} for row in rows]
     if as_json:
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))
@@ -139,16 +144,21 @@ def import_log_command(ctx: click.Context, files: tuple[str, ...], site: str, sc
     hit_filter.set_extra_patterns(patterns)
     store.ensure_sites(options.sites)
     summary = ImportSummary()
+    salts = ephemeral_salts()
     total = sum(os.path.getsize(p) for p in files)
+    current = files[0]
     try:
         with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-            for path in files:
-                with open_log(path) as stream:
-                    import_log(store, stream, hit_filter, scheme=scheme, summary=summary, progress=bar.update)
-    except (OSError, EOFError) as e:
-        raise click.ClickException("cannot read log: %s" % e) from None
+            for current in files:
+                with open_log(current) as stream:
+                    import_log(store, stream, hit_filter, scheme=scheme, summary=summary,
+                               progress=bar.update, salts=salts)
+    except (OSError, EOFError, zlib.error) as e:
+        raise click.ClickException("cannot read %s: %s" % (current, e)) from None
     except LinkbackError as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        store.close()
     click.echo("Lines read:      %d" % summary.lines)
     click.echo("Hits counted:    %d" % summary.counted)
     click.echo("New linkbacks:   %d" % summary.new_linkbacks)
