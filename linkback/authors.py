@@ -1,0 +1,317 @@
+"""Who wrote an entry, and when: h-card, ``rel=author``, ``<meta name=author>``, dates.
+
+Follows the IndieWeb authorship algorithm (https://indieweb.org/authorship) as far as one
+page allows: the entry's ``p-author``/``u-author`` (an h-card, a link or a name), the
+enclosing h-feed's author, a ``rel=author`` link (matched to an h-card on the page), then
+``<meta name=author>``/``article:author`` and JSON-LD. When only the author's URL is known,
+:func:`representative_card` reads the author's own page, which the crawler may fetch.
+Classic microformats (``hentry``, ``vcard``, ``fn``, ``author``) count as their mf2 forms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import dom
+
+_CARD = frozenset({"h-card", "vcard"})
+_NAME = ("p-name", "fn")
+_URL = ("u-url", "url")
+_PHOTO = ("u-photo", "photo")
+_NESTED_ROOT = re.compile(r"^h-[a-z]")
+_GENERIC_NAMES = frozenset({"author", "about", "about me", "home", "me", "profile", "website"})
+
+
+@dataclass
+class Author:
+    name: str | None = None
+    url: str | None = None
+    photo: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.name or self.url or self.photo)
+
+
+def _first_with_class(root: Any, names: tuple[str, ...], stop_at_nested: bool = True) -> Any | None:
+    """The first descendant of ``root`` with one of ``names``, not inside a nested h-* object."""
+    stack = list(reversed(list(root)))
+    while stack:
+        el = stack.pop()
+        if not isinstance(el.tag, str):
+            continue
+        tokens = dom.classes(el)
+        if tokens and any(n in tokens for n in names):
+            return el
+        if stop_at_nested and tokens and any(_NESTED_ROOT.match(t) or t == "vcard" for t in tokens):
+            continue
+        stack.extend(reversed(list(el)))
+    return None
+
+
+def _url_of(el: Any, base: str) -> str | None:
+    for attr in ("href", "src", "data", "value"):
+        if el.get(attr):
+            return dom.resolve(base, el.get(attr))
+    return None
+
+
+def card(el: Any, base: str) -> Author:
+    """Read an h-card (or vcard) element: name, URL and photo, with mf2's implied rules."""
+    author = Author()
+    name_el = _first_with_class(el, _NAME)
+    if name_el is not None:
+        author.name = dom.visible_text(name_el) or name_el.get("alt") or name_el.get("title")
+    url_el = _first_with_class(el, _URL)
+    if url_el is not None:
+        author.url = _url_of(url_el, base)
+    elif el.tag == "a":
+        author.url = dom.resolve(base, el.get("href"))
+    else:
+        anchors = [a for a in el.iter("a") if a.get("href")]
+        if len(anchors) == 1:
+            author.url = dom.resolve(base, anchors[0].get("href"))
+    photo_el = _first_with_class(el, _PHOTO)
+    if photo_el is not None:
+        author.photo = _url_of(photo_el, base)
+    else:
+        images = [img for img in el.iter("img") if img.get("src")]
+        if len(images) == 1:
+            author.photo = dom.resolve(base, images[0].get("src"))
+    if author.name is None:
+        if el.tag == "img":
+            author.name = el.get("alt")
+        else:
+            author.name = dom.visible_text(el) or None
+            if author.name is None:
+                for img in el.iter("img"):
+                    author.name = img.get("alt") or None
+                    break
+    if author.name is not None:
+        author.name = author.name.strip()[:200] or None
+    return author
+
+
+def _cards(tree: Any) -> list[Any]:
+    return [el for el in tree.iter() if isinstance(el.tag, str) and el.get("class")
+            and not _CARD.isdisjoint(el.get("class").split())]
+
+
+def _card_for_url(tree: Any, url: str, base: str) -> Author | None:
+    for el in _cards(tree):
+        read = card(el, base)
+        if read.url and _same(read.url, url):
+            return read
+    return None
+
+
+def _same(a: str, b: str) -> bool:
+    return a.rstrip("/").split("://", 1)[-1] == b.rstrip("/").split("://", 1)[-1]
+
+
+def _author_from(el: Any, tree: Any, base: str) -> Author:
+    tokens = dom.classes(el)
+    if not _CARD.isdisjoint(tokens):
+        return card(el, base)
+    inner = _first_with_class(el, ("h-card", "vcard"), stop_at_nested=False)
+    if inner is not None:
+        return card(inner, base)
+    url = _url_of(el, base) if el.tag in ("a", "link", "area") else None
+    if url:
+        found = _card_for_url(tree, url, base)
+        if found is not None:
+            return found
+        text = dom.visible_text(el)
+        return Author(name=text if text and "://" not in text else None, url=url)
+    text = dom.visible_text(el)
+    return Author(name=text[:200] if text else None)
+
+
+def _main_entry(tree: Any) -> Any | None:
+    for el in tree.iter():
+        if isinstance(el.tag, str) and el.get("class"):
+            tokens = el.get("class").split()
+            if "h-entry" in tokens or "hentry" in tokens:
+                return el
+    return None
+
+
+def find_author(tree: Any, entry: Any | None, base: str) -> Author | None:
+    """The author of ``entry`` (or of the page's main entry), ``None`` when nothing says."""
+    scope = entry if entry is not None else _main_entry(tree)
+    if scope is not None:
+        el = _first_with_class(scope, ("p-author", "u-author", "author"))
+        if el is not None:
+            author = _author_from(el, tree, base)
+            if author:
+                return author
+        for parent in dom.ancestors(scope):
+            tokens = dom.classes(parent)
+            if "h-feed" in tokens or "hfeed" in tokens:
+                el = _first_with_class(parent, ("p-author", "u-author", "author"))
+                if el is not None:
+                    author = _author_from(el, tree, base)
+                    if author:
+                        return author
+    rel_scopes = ([scope] if scope is not None else []) + [tree]
+    for root in rel_scopes:
+        for a in root.iter("a", "link"):
+            if "author" in (a.get("rel") or "").lower().split() and a.get("href"):
+                url = dom.resolve(base, a.get("href"))
+                if not url:
+                    continue
+                found = _card_for_url(tree, url, base)
+                if found is not None:
+                    return found
+                text = dom.visible_text(a) if a.tag == "a" else ""
+                name = text if text and text.lower() not in _GENERIC_NAMES and "://" not in text else None
+                return Author(name=name, url=url)
+    name = dom.meta_content(tree, "author", "article:author", "dc.creator", "twitter:creator")
+    if name:
+        if name.startswith(("http://", "https://")):
+            return Author(url=name)
+        return Author(name=name[:200])
+    return _json_ld_author(tree, base)
+
+
+def _json_ld(tree: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for script in tree.iter("script"):
+        if (script.get("type") or "").lower() != "application/ld+json" or not script.text:
+            continue
+        try:
+            data = json.loads(script.text[:200_000])
+        except ValueError:
+            continue
+        stack = [data]
+        while stack and len(items) < 50:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                items.append(item)
+                if isinstance(item.get("@graph"), list):
+                    stack.extend(item["@graph"])
+    return items
+
+
+def _json_ld_author(tree: Any, base: str) -> Author | None:
+    for item in _json_ld(tree):
+        author = item.get("author")
+        if isinstance(author, list) and author:
+            author = author[0]
+        if isinstance(author, str) and author.strip():
+            return Author(name=author.strip()[:200])
+        if isinstance(author, dict) and isinstance(author.get("name"), str) and author["name"].strip():
+            url = author.get("url") if isinstance(author.get("url"), str) else None
+            return Author(name=author["name"].strip()[:200], url=dom.resolve(base, url) if url else None)
+    return None
+
+
+def representative_card(tree: Any, page_url: str) -> Author | None:
+    """The h-card that represents the page (the author's own page, for authorship).
+
+    ``u-url`` = ``u-uid`` = the page, else a ``u-url`` that is also ``rel=me``, else
+    ``u-url`` = the page, else the only h-card (whose URL is then the page).
+    """
+    cards = [c for c in _cards(tree) if not any(not _CARD.isdisjoint(dom.classes(p)) for p in dom.ancestors(c))]
+    if not cards:
+        return None
+    me = [dom.resolve(page_url, href) or "" for href in dom.link_rel(tree, "me")]
+    read = [(card(c, page_url), c) for c in cards]
+    for author, el in read:
+        uid = _first_with_class(el, ("u-uid", "uid"))
+        uid_url = _url_of(uid, page_url) if uid is not None else None
+        if author.url and uid_url and _same(author.url, page_url) and _same(uid_url, page_url):
+            return author
+    for author, _el in read:
+        if author.url and any(_same(author.url, m) for m in me):
+            return author
+    for author, _el in read:
+        if author.url and _same(author.url, page_url):
+            return author
+    if len(read) == 1:
+        author = read[0][0]
+        author.url = author.url or page_url
+        return author
+    return None
+
+
+# --- dates --------------------------------------------------------------------------------------
+
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def normalize_date(value: str | None) -> str | None:
+    """An ISO 8601 date or time as ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), else ``None``."""
+    if not value:
+        return None
+    match = _ISO.search(value.strip()[:64])
+    if not match:
+        return None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        date = dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+    if not 1990 <= date.year <= 2100:
+        return None
+    if hour is None:
+        return date.isoformat()
+    try:
+        moment = dt.datetime(date.year, date.month, date.day, int(hour), int(minute), int(second or 0))
+    except ValueError:
+        return date.isoformat()
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        moment -= sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4]))
+    elif not zone:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _date_of(el: Any) -> str | None:
+    for attr in ("datetime", "title", "content", "value"):
+        found = normalize_date(el.get(attr))
+        if found:
+            return found
+    value = _first_with_class(el, ("value",))
+    if value is not None:
+        found = normalize_date(value.get("title") or value.get("datetime") or value.text_content())
+        if found:
+            return found
+    return normalize_date(el.text_content())
+
+
+def find_published(tree: Any, entry: Any | None) -> str | None:
+    """When the entry was published: ``dt-published``, ``article:published_time``, ``<time>``."""
+    scope = entry if entry is not None else _main_entry(tree)
+    if scope is not None:
+        el = _first_with_class(scope, ("dt-published", "published"))
+        if el is not None:
+            found = _date_of(el)
+            if found:
+                return found
+    if entry is None or scope is None:
+        found = normalize_date(dom.meta_content(
+            tree, "article:published_time", "og:published_time", "datepublished", "date", "dc.date",
+            "dcterms.created",
+        ))
+        if found:
+            return found
+    for root in ([scope] if scope is not None else []) + ([tree] if entry is None else []):
+        for time_el in root.iter("time"):
+            found = normalize_date(time_el.get("datetime"))
+            if found:
+                return found
+    if entry is None:
+        for item in _json_ld(tree):
+            if isinstance(item.get("datePublished"), str):
+                found = normalize_date(item["datePublished"])
+                if found:
+                    return found
+    return None

@@ -1,0 +1,471 @@
+"""Verification and extraction: does a page link to us, and what should a reader see of it.
+
+Pure functions over HTML strings and lxml trees; nothing here does I/O. HTML is parsed with
+lxml's HTML parser with the network switched off, so no DTD or entity is ever loaded and
+broken markup still gives a tree. The main entry point is :func:`analyse`::
+
+    >>> result = analyse(html, "https://blog.example/", "https://example.com/post")
+    >>> result.verified, result.permalink, result.title     # doctest: +SKIP
+    (True, 'https://blog.example/2024/05/hello/', 'Hello')
+
+Verification follows the Webmention spec (W3C REC, 3.2.2): the page must contain an
+``<a href>`` or ``<area href>`` (and with ``include_media``, an ``img``, ``video`` or
+``audio`` ``src``) whose URL, resolved against ``<base href>`` and the page's final URL,
+is the target. URLs are compared loosely: ``http``/``https`` and ``www.``/bare host are
+equal, a trailing slash, the fragment and tracking parameters do not matter.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import lxml.etree
+import lxml.html
+
+from . import dom, urls
+from .authors import find_author, find_published
+from .discussions import find_discussion
+from .permalinks import entry_title, find_entry, find_permalink, is_listing
+
+logger = logging.getLogger(__name__)
+
+#: Characters of text a blurb holds, about.
+BLURB_LENGTH = 250
+#: Content types parsed as HTML.
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+# no_network: nothing (DTD, entity, XInclude) is fetched; comments and PIs are dropped
+# at parse time, so they never reach text or blurbs.
+_PARSER = lxml.html.HTMLParser(
+    no_network=True, remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.I)
+_TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|»|·|•|~|/)\s+")
+_STATUS = re.compile(r"^\s*(\d{3})\b")
+
+
+# --- decoding and parsing ----------------------------------------------------------------------
+
+
+def is_html_type(content_type: str) -> bool:
+    """True for ``text/html`` and ``application/xhtml+xml`` (parameters ignored)."""
+    return content_type.split(";", 1)[0].strip().lower() in HTML_TYPES
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        codec = codecs.lookup(name.strip().strip("\"'"))
+    except LookupError:
+        return None
+    # WHATWG: a page labelled latin-1 or ascii is decoded as windows-1252.
+    if codec.name in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"
+    return codec.name
+
+
+def decode_html(content: bytes, content_type: str = "") -> str:
+    """Decode an HTML body: BOM, ``charset`` header, ``<meta charset>``, then UTF-8, then cp1252."""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                      (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if content.startswith(bom):
+            return content[len(bom):].decode(name, "replace")
+    match = _CHARSET.search(content_type or "")
+    codec = _codec(match.group(1)) if match else None
+    if codec is None:
+        meta = _META_CHARSET.search(content[:4096])
+        codec = _codec(meta.group(1).decode("ascii", "replace")) if meta else None
+    if codec in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
+        codec = "utf-8"  # a meta tag readable as ASCII cannot be in UTF-16 (WHATWG)
+    if codec is not None:
+        return content.decode(codec, "replace")
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return content.decode("cp1252", "replace")
+
+
+def parse_html(html: str | bytes) -> Any | None:
+    """Parse HTML into an lxml tree safely; ``None`` for an empty document.
+
+    Bytes are decoded with :func:`decode_html` first. No entity is resolved beyond HTML's
+    own character references, and nothing is loaded from the network.
+    """
+    if isinstance(html, bytes):
+        html = decode_html(html)
+    if "\x00" in html:
+        html = html.replace("\x00", "\ufffd")
+    if not html.strip():
+        return None
+    # An XML declaration in a str makes lxml refuse it; it says nothing we need.
+    if html.lstrip().startswith("<?xml"):
+        html = html[html.index("?>") + 2:] if "?>" in html else html
+    try:
+        return lxml.html.document_fromstring(html, parser=_PARSER)
+    except (lxml.etree.ParserError, ValueError) as e:
+        logger.debug("unparseable HTML: %s", e)
+        return None
+
+
+# --- links -------------------------------------------------------------------------------------
+
+
+def base_url(tree: Any, page_url: str) -> str:
+    """The URL relative links resolve against: the first ``<base href>``, else the page's URL."""
+    for base in tree.iter("base"):
+        href = dom.resolve(page_url, base.get("href"))
+        if href:
+            return href
+        break
+    return page_url
+
+
+link_key = dom.link_key
+
+
+_MEDIA = {"img": "src", "video": "src", "audio": "src", "source": "src"}
+
+
+def find_links(tree: Any, base: str, *, include_media: bool = False) -> list[tuple[Any, str]]:
+    """Every ``(element, absolute URL)`` the page links to, in document order.
+
+    ``<a href>`` and ``<area href>``; with ``include_media`` also ``img``/``video``/``audio``
+    ``src`` (Webmention counts embedded media as links).
+    """
+    tags = ("a", "area", *_MEDIA) if include_media else ("a", "area")
+    found = []
+    for el in tree.iter(*tags):
+        url = dom.resolve(base, el.get(_MEDIA.get(el.tag, "href")))
+        if url:
+            found.append((el, url))
+    return found
+
+
+def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) -> list[Any]:
+    """The elements linking to ``target`` (loosely compared, see :func:`link_key`)."""
+    key = link_key(target)
+    if key is None:
+        return []
+    target_host = key.split("/", 1)[0].split(":", 1)[0]
+    base_host = dom.host(base)
+    base_host = base_host[4:] if base_host.startswith("www.") else base_host
+    local = base_host == target_host
+    tags = ("a", "area", *_MEDIA) if include_media else ("a", "area")
+    found = []
+    for el in tree.iter(*tags):
+        href = el.get(_MEDIA.get(el.tag, "href"))
+        if not href:
+            continue
+        # Cheap filter first: a link to another host that does not even name the target's
+        # host cannot match. Relative links match only when we link to the page's own host.
+        head = href[:12].lstrip()
+        if ":" in head or head.startswith("//"):
+            if href.isascii() and target_host not in href.lower():
+                continue
+        elif not local:
+            continue
+        url = dom.resolve(base, href)
+        if url and link_key(url) == key:
+            found.append(el)
+    return found
+
+
+def verify(html: str | bytes, page_url: str, target: str, include_media: bool = False) -> bool:
+    """True when the page at ``page_url`` (its final URL) links to ``target``."""
+    tree = parse_html(html)
+    if tree is None:
+        return False
+    return bool(links_to(tree, base_url(tree, page_url), target, include_media=include_media))
+
+
+# --- page facts --------------------------------------------------------------------------------
+
+
+def site_name(tree: Any, page_url: str) -> str:
+    """``og:site_name`` or ``application-name``, else the host without ``www.``."""
+    name = dom.meta_content(tree, "og:site_name", "application-name")
+    if name:
+        return name[:120]
+    host = dom.host(page_url)
+    return host[4:] if host.startswith("www.") else host
+
+
+def page_title(tree: Any, site: str | None = None) -> str | None:
+    """``og:title``, else ``<title>`` with a site-name suffix (" | Site", " – Site") removed."""
+    title = dom.meta_content(tree, "og:title", "twitter:title")
+    if title:
+        return strip_site_suffix(title, site)[:300]
+    el = tree.find(".//title")
+    if el is not None and el.text:
+        return strip_site_suffix(dom.collapse(el.text).strip(), site)[:300] or None
+    return None
+
+
+def strip_site_suffix(title: str, site: str | None) -> str:
+    """Remove a trailing (or leading) site name from a title.
+
+    The suffix goes when it is the site name (compared loosely) or, after a pipe, whatever
+    it is: " | " is how templates append the site, rarely part of a headline.
+    """
+    parts = _TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    simple = _simplify(site or "")
+    last, first = parts[-1], parts[0]
+    separator = title[len(title) - len(last) - 3:len(title) - len(last)]
+    if simple and (_simplify(last) == simple or simple.startswith(_simplify(last)) and len(_simplify(last)) > 3):
+        return title[: len(title) - len(last)].rstrip(" |–—-:»·•~/").strip() or title
+    if simple and _simplify(first) == simple:
+        return title[len(first):].lstrip(" |–—-:»·•~/").strip() or title
+    if "|" in separator and len(last) < 60:
+        return title[: len(title) - len(last)].rstrip(" |").strip() or title
+    return title
+
+
+def _simplify(text: str) -> str:
+    text = text.lower()
+    for prefix in ("www.",):
+        text = text.removeprefix(prefix)
+    return re.sub(r"[^\w]+", "", text.split(".")[0] if re.fullmatch(r"[\w.-]+\.[a-z]{2,}", text) else text)
+
+
+def favicon(tree: Any, base: str) -> str:
+    """The page's icon: ``<link rel=icon>`` (or apple-touch-icon), else ``/favicon.ico``."""
+    best = None
+    for link in tree.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        if "icon" in rel or "apple-touch-icon" in rel:
+            url = dom.resolve(base, link.get("href"))
+            if url and (best is None or "icon" in rel and "shortcut" not in rel):
+                best = url
+                if "icon" in rel:
+                    break
+    if best:
+        return best
+    parts = base.split("/", 3)
+    return "%s//%s/favicon.ico" % (parts[0], parts[2])
+
+
+def gone_signal(tree: Any) -> int | None:
+    """The status a ``<meta http-equiv="Status" content="410 Gone">`` announces, if any."""
+    for meta in tree.iter("meta"):
+        if (meta.get("http-equiv") or "").strip().lower() == "status":
+            match = _STATUS.match(meta.get("content") or "")
+            if match:
+                return int(match.group(1))
+    return None
+
+
+def canonical_url(tree: Any, base: str) -> str | None:
+    """``<link rel=canonical>`` or ``og:url``, absolute."""
+    for href in dom.link_rel(tree.find("head") if tree.find("head") is not None else tree, "canonical"):
+        url = dom.resolve(base, href)
+        if url:
+            return url
+    return dom.resolve(base, dom.meta_content(tree, "og:url"))
+
+
+# --- the blurb ---------------------------------------------------------------------------------
+
+#: Elements a blurb may grow into when the link's own block is short.
+_CONTAINERS = frozenset({"p", "li", "dd", "blockquote", "td", "figcaption", "div", "section",
+                         "article", "main", "body", "header", "footer", "aside", "span", "dt",
+                         "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "tr", "ul", "ol", "dl"})
+
+
+def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
+    """About ``length`` characters of visible text around ``link``, cut at words.
+
+    :param boundary: never take text from outside this element (the entry, for example).
+    :return: ``(blurb, start, end)``; ``blurb[start:end]`` is the link's own text.
+    """
+    block = link
+    text, start, end = "", 0, 0
+    for _ in range(6):
+        parent = block.getparent()
+        if parent is None:
+            break
+        block = parent
+        if block.tag not in _CONTAINERS and block is not boundary:
+            continue
+        text, start, end = dom.text_around(block, link)
+        if len(dom.collapse(text)) >= length or block is boundary or block.tag == "body":
+            break
+    if not text:
+        text, start, end = dom.text_around(link, link)
+    return window(text, start, end, length)
+
+
+def window(text: str, start: int, end: int, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
+    """Collapse whitespace and cut ``text`` to about ``length`` around ``text[start:end]``."""
+    raw_inside = dom.collapse(text[start:end])
+    before = dom.collapse(text[:start]).lstrip()
+    after = dom.collapse(text[end:]).rstrip()
+    inside = raw_inside.strip()
+    if raw_inside.startswith(" ") and before and not before.endswith(" "):
+        before += " "
+    if raw_inside.endswith(" ") and after and not after.startswith(" "):
+        after = " " + after
+    if not inside:
+        before = before.rstrip() + (" " if before.strip() and after.strip() else "")
+        after = after.lstrip()
+    if len(inside) >= length:
+        cut = inside[:length].rsplit(" ", 1)[0]
+        inside = cut + "…"
+        return inside, 0, len(inside)
+    if len(before) + len(inside) + len(after) <= length:
+        return before + inside + after, len(before), len(before) + len(inside)
+    budget = length - len(inside)
+    left = budget // 2
+    right = budget - left
+    if len(before) < left:
+        right += left - len(before)
+        left = len(before)
+    elif len(after) < right:
+        left += right - len(after)
+        right = len(after)
+    if len(before) > left:
+        piece = before[len(before) - left:]
+        space = piece.find(" ")
+        piece = piece[space + 1:] if 0 <= space < len(piece) - 1 else ""
+        before = "…" + piece if piece.strip() else "…"
+    if len(after) > right:
+        piece = after[:right]
+        space = piece.rfind(" ")
+        piece = piece[:space] if space > 0 else ""
+        after = piece.rstrip(" ,;:") + "…" if piece.strip() else "…"
+    return before + inside + after, len(before), len(before) + len(inside)
+
+
+# --- everything at once ------------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """What :func:`analyse` found on a page, ready to store."""
+
+    verified: bool = False
+    in_entry: bool = False
+    listing: bool = False
+    title: str | None = None
+    blurb: str | None = None
+    blurb_start: int | None = None
+    blurb_end: int | None = None
+    author_name: str | None = None
+    author_url: str | None = None
+    author_photo: str | None = None
+    published: str | None = None
+    site_name: str | None = None
+    favicon: str | None = None
+    permalink: str | None = None
+    canonical: str | None = None
+    kind: str = "referrer"
+    discussion_url: str | None = None
+    points: int | None = None
+    comments: int | None = None
+    gone: bool = False
+    links: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """A hash of what a reader sees (title, blurb, author): it changes when they do."""
+        text = "\x1f".join(str(v or "") for v in (self.title, self.blurb, self.author_name, self.author_url))
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["content_hash"] = self.content_hash
+        return data
+
+
+def _pick_link(links: list[Any]) -> tuple[Any, Any]:
+    """The link that best represents the page's mention, and its entry.
+
+    A link inside an entry beats one in the page's main text, which beats navigation,
+    sidebars and footers (blogrolls).
+    """
+    best, best_entry, best_rank = links[0], None, 9
+    for link in links:
+        entry = find_entry(link)
+        if entry is not None:
+            return link, entry
+        rank = 1
+        for parent in dom.ancestors(link):
+            if parent.tag in ("nav", "aside", "footer", "header") or (
+                parent.get("role") in ("navigation", "complementary", "contentinfo")
+            ):
+                rank = 2
+                break
+        if rank < best_rank:
+            best, best_entry, best_rank = link, entry, rank
+    return best, best_entry
+
+
+def analyse(
+    html: str | bytes | Any,
+    page_url: str,
+    target: str,
+    *,
+    include_media: bool = False,
+    status: int = 200,
+) -> Analysis:
+    """Verify that ``page_url`` links to ``target`` and extract what a reader should see.
+
+    :param html: the page (text, bytes or an already parsed tree).
+    :param page_url: the page's final URL, after redirects.
+    :param status: the HTTP status it answered with (404/410 mean the page is gone).
+    """
+    result = Analysis()
+    if status in (404, 410):
+        result.gone = True
+    tree = html if hasattr(html, "iter") else parse_html(html)
+    if tree is None:
+        return result
+    if gone_signal(tree) in (404, 410):
+        result.gone = True
+    base = base_url(tree, page_url)
+    result.site_name = site_name(tree, page_url)
+    result.favicon = favicon(tree, base)
+    canonical = canonical_url(tree, base)
+    if canonical and dom.same_site(canonical, page_url):
+        result.canonical = urls.normalize_url(canonical)
+    links = links_to(tree, base, target, include_media=include_media)
+    result.links = len(links)
+    result.verified = bool(links) and not result.gone
+    link, entry = _pick_link(links) if links else (None, None)
+    result.in_entry = entry is not None
+    result.listing = is_listing(tree, entry)
+    discussion = find_discussion(tree, page_url, link)
+    permalink = None
+    if entry is not None:
+        permalink = find_permalink(entry, base, page_url, strong_only=not result.listing)
+        if permalink and result.canonical and link_key(permalink) == link_key(result.canonical):
+            permalink = None
+    result.listing = permalink is not None
+    result.permalink = permalink or result.canonical or urls.normalize_url(page_url)
+    if discussion is not None:
+        result.kind = "discussion"
+        result.discussion_url = discussion.url
+        result.points = discussion.points
+        result.comments = discussion.comments
+        result.title = discussion.title
+        if discussion.url:
+            result.permalink = urls.normalize_url(discussion.url) or result.permalink
+    if result.title is None:
+        own = entry_title(entry) if entry is not None else None
+        result.title = own or page_title(tree, result.site_name)
+    if link is not None:
+        result.blurb, result.blurb_start, result.blurb_end = make_blurb(link, entry)
+    author = find_author(tree, entry, base)
+    if author is not None:
+        result.author_name, result.author_url, result.author_photo = author.name, author.url, author.photo
+    result.published = find_published(tree, entry)
+    return result

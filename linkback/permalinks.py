@@ -1,0 +1,279 @@
+"""Entries and their permalinks on listing pages (front pages, categories, tags, archives).
+
+A visitor who clicks through from a blog's front page sends the front page as Referer, but
+the mention lives in one entry, and the entry leaves the front page within days. Finding
+the entry that contains the link, and that entry's own URL, keys the linkback on something
+that lasts. The rules, strongest first:
+
+* the entry: the nearest microformats2 ``h-entry`` (or classic ``hentry``) or ``<article>``
+  around the link; else the nearest element themes use for posts (``post``, ``type-post``,
+  ``blog-post``, ``entry`` …); else the nearest of a run of like siblings (``<li>`` items,
+  repeated ``<div>``) that carries a link of its own, as plain themes and link lists do;
+* its permalink: ``u-url``/``u-uid``, ``rel=bookmark``, the link in the entry's heading, a
+  link around a ``<time>`` or named "permalink", "read more"/"comments" links, date-shaped
+  paths; always on the page's own site (registrable domain), since a permalink elsewhere
+  would let a page claim another site's URL as its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lxml.etree
+
+from . import dom, urls
+
+#: Class tokens that mark an entry for sure.
+STRONG_ENTRY_CLASSES = frozenset({"h-entry", "hentry", "h-as-article", "h-as-note", "xfolkentry"})
+#: Class tokens themes give posts.
+ENTRY_CLASSES = frozenset({
+    "post", "type-post", "blog-post", "entry", "post-entry", "post-card", "post-item",
+    "post-preview", "post-summary", "blog-entry", "postbox", "blogpost", "article-item",
+    "post-outer", "list-post", "story", "status-publish", "format-standard", "teaser",
+    "node-article", "node--type-article", "post-excerpt", "entry-summary-wrapper",
+})
+#: Class tokens of comments: a comment is never the entry a listing is about.
+COMMENT_CLASSES = frozenset({"comment", "u-comment", "p-comment", "h-cite", "comments",
+                             "comment-body", "commentlist", "comment-list", "reply"})
+#: Paths that list posts rather than being one.
+_LISTING_PATH = re.compile(
+    r"/(?:category|categories|tag|tags|author|authors|page|archive|archives|feed|search|topics?|label|"
+    r"wp-login|wp-admin|login|comments/feed|rss|atom)(?:/|\.|$)",
+    re.I,
+)
+_DATE_PATH = re.compile(r"/(?:19|20)\d\d[/-](?:0?[1-9]|1[0-2])(?:[/-]|$)")
+_MORE = re.compile(
+    r"^(?:permalink|link|read more|more|continue reading|continue|read the rest|read full|full post|"
+    r"read on|lire la suite|weiterlesen|mehr|leer más|∞|#|¶|§|→|»|comments?|\d+ comments?|leave a comment)\b",
+    re.I,
+)
+_PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post-link",
+                                "entry-link", "post-title", "entry-title", "readmore", "more-link",
+                                "read-more", "title", "u-permalink"})
+
+_ENTRIES = lxml.etree.XPath(
+    "//*[self::article or contains(concat(' ', normalize-space(@class), ' '), ' h-entry ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' hentry ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' post ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' type-post ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' xfolkentry ')]"
+)
+
+
+def _is_comment(el: Any) -> bool:
+    tokens = dom.classes(el)
+    if tokens and not COMMENT_CLASSES.isdisjoint(tokens):
+        return True
+    ident = el.get("id") or ""
+    return ident.startswith(("comment-", "div-comment-", "li-comment-"))
+
+
+def _entry_strength(el: Any) -> int:
+    """2 for a sure entry, 1 for a theme's post element, 0 otherwise."""
+    if el.tag == "article":
+        return 2
+    tokens = dom.classes(el)
+    if not tokens:
+        return 0
+    if not STRONG_ENTRY_CLASSES.isdisjoint(tokens):
+        return 2
+    if not ENTRY_CLASSES.isdisjoint(tokens):
+        return 1
+    ident = el.get("id") or ""
+    if re.match(r"post-\d+$", ident):
+        return 1
+    return 0
+
+
+def find_entry(link: Any) -> Any | None:
+    """The entry (post) element that contains ``link``, or ``None``.
+
+    Comments (and entries nested in them) are skipped: a link in a reader's comment belongs
+    to the post the comment is on.
+    """
+    weak = None
+    in_comment = False
+    for el in dom.ancestors(link):
+        if el.tag in ("body", "html"):
+            break
+        if _is_comment(el):
+            in_comment = True
+            weak = None
+            continue
+        strength = _entry_strength(el)
+        if strength == 2:
+            return el
+        if strength == 1 and weak is None:
+            weak = el
+    if weak is not None:
+        return weak
+    if in_comment:
+        return None
+    return _implicit_entry(link)
+
+
+def _implicit_entry(link: Any) -> Any | None:
+    """The nearest ancestor that is one of a run of like siblings and has a link of its own.
+
+    Plain themes list posts as ``<li>`` items or repeated ``<div>``s with no class that
+    says so; what gives them away is repetition and a same-site link in each.
+    """
+    href = link.get("href")
+    child = link
+    for el in dom.ancestors(link):
+        if el.tag in ("body", "html", "ul", "ol", "table", "tbody"):
+            break
+        parent = el.getparent()
+        if parent is None:
+            break
+        if el.tag in ("li", "div", "section", "tr", "dd") and el is not child or el.tag == "li":
+            first = dom.classes(el)[:1]
+            alike = sum(1 for sib in parent if sib.tag == el.tag and (el.tag == "li" or dom.classes(sib)[:1] == first))
+            if alike >= 2:
+                own = [a for a in el.iter("a") if a.get("href") and a.get("href") != href]
+                if own:
+                    return el
+        child = el
+    return None
+
+
+def is_listing(tree: Any, entry: Any | None) -> bool:
+    """True when the page shows several entries (so an entry's permalink is not the page).
+
+    A listing that shows a single entry (a tag with one post) is told apart by the entry's
+    own permalink pointing elsewhere: see :func:`find_permalink`.
+    """
+    if entry is None:
+        return False
+    if _entry_strength(entry) == 0:
+        return True  # an implicit entry is found only among repeated siblings
+    count = 0
+    for el in _ENTRIES(tree):
+        # Entries nested in other entries still count: libxml2 does not close an <article>
+        # whose inner <div> was left open, so broken themes nest every post in the previous.
+        if _is_comment(el) or any(_is_comment(p) for p in dom.ancestors(el)):
+            continue
+        count += 1
+        if count >= 2:
+            return True
+    return False
+
+
+def entry_title(entry: Any) -> str | None:
+    """The entry's own title: ``p-name``/``entry-title``, else its first heading."""
+    for el in entry.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tokens = dom.classes(el)
+        if tokens and ("p-name" in tokens or "entry-title" in tokens or "post-title" in tokens):
+            if el.tag in ("a", "span", "div", "p") and "e-content" in tokens:
+                continue
+            text = dom.visible_text(el)
+            if text and len(text) <= 200:
+                return text
+    for heading in entry.iter(*dom.HEADINGS):
+        text = dom.visible_text(heading)
+        if text and len(text) <= 200:
+            return text
+    return None
+
+
+def _ok(url: str | None, page_url: str, explicit: bool = False) -> str | None:
+    """``url`` normalised, when it can be an entry's permalink on ``page_url``'s site.
+
+    Paths that look like listings (``/tag/``, ``/page/2``) are refused unless the markup
+    says explicitly that the link is the entry's (``u-url``, ``rel=bookmark``).
+    """
+    if not url or not dom.same_site(url, page_url):
+        return None
+    normalized = urls.normalize_url(url)
+    if normalized is None:
+        return None
+    path = normalized.split("/", 3)[3] if normalized.count("/") >= 3 else ""
+    if not explicit and (not path or _LISTING_PATH.search("/" + path)):
+        return None
+    return normalized
+
+
+def _in_nested_object(el: Any, entry: Any) -> bool:
+    """True when ``el`` belongs to an h-card, h-cite, author or comment inside the entry."""
+    for parent in dom.ancestors(el):
+        if parent is entry:
+            return False
+        if _entry_strength(parent) == 2:
+            return True
+        tokens = dom.classes(parent)
+        if tokens and any(t in ("h-card", "h-cite", "p-author", "u-author", "vcard", "author")
+                          or t in COMMENT_CLASSES for t in tokens):
+            return True
+    return False
+
+
+def find_permalink(entry: Any, base: str, page_url: str, *, strong_only: bool = False) -> str | None:
+    """The permalink of ``entry`` on the page at ``page_url``, or ``None``.
+
+    Looks in the entry, then (when nothing fits) in enclosing entries. ``strong_only`` keeps
+    to the markup that names an entry's own URL (``u-url``, ``rel=bookmark``, the heading's
+    link): on a page with a single entry, a date-shaped link is as likely another post.
+    """
+    scope = entry
+    for _ in range(3):
+        found = _permalink_in(scope, base, page_url, strong_only)
+        if found:
+            return found
+        parent = scope.getparent()
+        while parent is not None and _entry_strength(parent) == 0:
+            parent = parent.getparent()
+        if parent is None or parent.tag == "body":
+            break
+        scope = parent
+    return None
+
+
+def _permalink_in(entry: Any, base: str, page_url: str, strong_only: bool) -> str | None:
+    page = dom.link_key(page_url)
+    anchors = [a for a in entry.iter("a") if a.get("href")]
+
+    def pick(candidates: list[Any], explicit: bool = False) -> str | None:
+        for a in candidates:
+            url = _ok(dom.resolve(base, a.get("href")), page_url, explicit)
+            if url and dom.link_key(url) != page:
+                return url
+        return None
+
+    # 1. microformats: u-url / u-uid of the entry itself (not of an author card inside it).
+    found = pick([
+        a for a in anchors
+        if not {"u-url", "u-uid"}.isdisjoint(dom.classes(a)) and not _in_nested_object(a, entry)
+    ], explicit=True)
+    # 2. rel=bookmark (HTML's "the permalink of the nearest article").
+    found = found or pick([a for a in anchors if "bookmark" in (a.get("rel") or "").lower().split()
+                           and not _in_nested_object(a, entry)], explicit=True)
+    # 3. the entry heading's link.
+    if not found:
+        for heading in entry.iter(*dom.HEADINGS):
+            found = pick([a for a in heading.iter("a")])
+            if found:
+                break
+    if strong_only:
+        return found
+    # 4. themes' permalink classes, a link around <time>, links named "permalink", "more".
+    if not found:
+        candidates = []
+        for a in anchors:
+            if _in_nested_object(a, entry):
+                continue
+            tokens = dom.classes(a)
+            parent_tokens = dom.classes(a.getparent()) if a.getparent() is not None else []
+            text = dom.collapse(a.text_content()).strip()
+            if (not _PERMALINK_CLASSES.isdisjoint(tokens) or "entry-title" in parent_tokens
+                    or "post-title" in parent_tokens or a.find(".//time") is not None
+                    or (text and _MORE.match(text))):
+                candidates.append(a)
+        found = pick(candidates)
+    # 5. a same-site link with a date-shaped path.
+    if not found:
+        found = pick([a for a in anchors if _DATE_PATH.search(a.get("href", ""))
+                      and not _in_nested_object(a, entry)])
+    return found
