@@ -61,6 +61,14 @@ def isotime(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _iso_epoch(stamp: str) -> float:
+    """Epoch seconds of an :func:`isotime` string (a naive one is taken as UTC)."""
+    moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
 # --- schema -----------------------------------------------------------------------------------
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
@@ -177,6 +185,49 @@ def m001_core(db: sqlite_utils.Database) -> None:
             name TEXT PRIMARY KEY,
             value INTEGER NOT NULL DEFAULT 0
         );
+        """
+    )
+
+
+@migration
+def m030_protocols_notifications(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- One row per notification (source, target, kind); repeats are counted into it.
+        -- The token is the secret in the Webmention status URL. Title, excerpt and blog
+        -- name are what a Trackback sender claimed: kept, never displayed unverified.
+        CREATE TABLE notifications (
+            token TEXT PRIMARY KEY,
+            linkback_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            target TEXT NOT NULL,
+            title TEXT,
+            excerpt TEXT,
+            blog_name TEXT,
+            first_received TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 1
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX notifications_pair ON notifications (source, target, kind);
+        CREATE INDEX notifications_target ON notifications (target, kind);
+        CREATE INDEX notifications_linkback ON notifications (linkback_id);
+        -- What we sent: one row per (our page, the page it links to).
+        CREATE TABLE sends (
+            source TEXT NOT NULL,
+            target TEXT NOT NULL,
+            protocol TEXT,                 -- webmention, pingback, trackback; NULL: none found
+            endpoint TEXT,
+            outcome TEXT NOT NULL,         -- sent, failed, no-endpoint
+            http_status INTEGER,
+            detail TEXT,
+            location TEXT,                 -- a Webmention receiver's status URL
+            content_hash TEXT,             -- our page's content when this was sent
+            linked INTEGER NOT NULL DEFAULT 1,  -- 0 once our page no longer links to target
+            attempts INTEGER NOT NULL DEFAULT 1,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (source, target)
+        ) WITHOUT ROWID;
         """
     )
 
@@ -593,6 +644,180 @@ class Store:
             item["display"] = json.loads(item["display"] or "{}")
             rows.append(item)
         return rows
+
+    # --- protocols ----------------------------------------------------------------------------
+
+    def notified_linkback(self, source: str, target: str) -> dict[str, Any] | None:
+        """The linkback a (source, target) notification is about, or ``None``.
+
+        Gives ``id``, ``kind``, ``status``, ``approved`` and ``checked_at`` (epoch seconds of
+        the last verification fetch, ``None`` before the first).
+        """
+        row = self._notified_row(self.conn, source, target)
+        if row is None:
+            return None
+        item = dict(row)
+        checked = item.pop("checked")
+        item["checked_at"] = _iso_epoch(checked) if checked else None
+        return item
+
+    def notify_linkback(
+        self,
+        source: str,
+        target: str,
+        site: str,
+        kind: str,
+        *,
+        title: str | None = None,
+        excerpt: str | None = None,
+        blog_name: str | None = None,
+        recheck_after: float = 60.0,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """Record a Webmention, Pingback or Trackback and make its verification due.
+
+        A new (source, target) becomes a ``pending`` linkback of ``kind`` with a crawl job
+        due now. A known one is re-verified: its job becomes due now, or ``recheck_after``
+        seconds after the last check, so that repeated notifications coalesce into one fetch.
+        A linkback found gone, unverified or failing returns to ``pending``; a referrer
+        becomes a notification of ``kind``; a ``blocked`` one is left untouched.
+
+        Returns ``id``, ``token`` (of the Webmention status URL), ``created``,
+        ``status`` (before this notification) and ``due_at``.
+        """
+        if kind not in ("webmention", "pingback", "trackback"):
+            raise ValueError("not a notification kind: %r" % kind)
+        now = time.time() if now is None else now
+        stamp = isotime(dt.datetime.fromtimestamp(now, dt.UTC))
+        with self.write() as conn:
+            known = self._notified_row(conn, source, target)
+            created = known is None
+            status = "pending" if known is None else known["status"]
+            if known is None:
+                linkback_id, _new = self._create_linkback(conn, source, target, site, kind, stamp)
+                due_at = conn.execute(
+                    "SELECT due_at FROM jobs WHERE linkback_id = ?", (linkback_id,)
+                ).fetchone()
+                due = due_at[0] if due_at else now
+            else:
+                linkback_id = known["id"]
+                if status == "blocked":
+                    return {"id": linkback_id, "token": None, "created": False, "status": status,
+                            "due_at": None}
+                conn.execute(
+                    "UPDATE linkbacks SET kind = CASE WHEN kind = 'referrer' THEN ? ELSE kind END,"
+                    " status = CASE WHEN status IN ('gone', 'unverified', 'error') THEN 'pending'"
+                    " ELSE status END, last_seen = max(last_seen, ?) WHERE id = ?",
+                    (kind, stamp, linkback_id),
+                )
+                checked = known["checked"]
+                due = now if not checked else max(now, _iso_epoch(checked) + recheck_after)
+                conn.execute(
+                    "INSERT INTO jobs (linkback_id, url, due_at, created_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (linkback_id) DO UPDATE SET due_at = min(due_at, excluded.due_at)",
+                    (linkback_id, source, due, now),
+                )
+                due = conn.execute(
+                    "SELECT due_at FROM jobs WHERE linkback_id = ?", (linkback_id,)
+                ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO notifications (token, linkback_id, kind, source, target, title,"
+                " excerpt, blog_name, first_received, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (source, target, kind) DO UPDATE SET"
+                " linkback_id = excluded.linkback_id, title = coalesce(excluded.title, title),"
+                " excerpt = coalesce(excluded.excerpt, excerpt),"
+                " blog_name = coalesce(excluded.blog_name, blog_name),"
+                " received_at = excluded.received_at, count = count + 1",
+                (secrets.token_urlsafe(18), linkback_id, kind, source, target, title, excerpt,
+                 blog_name, stamp, stamp),
+            )
+            token = conn.execute(
+                "SELECT token FROM notifications WHERE source = ? AND target = ? AND kind = ?",
+                (source, target, kind),
+            ).fetchone()[0]
+        return {"id": linkback_id, "token": token, "created": created, "status": status,
+                "due_at": due}
+
+    @staticmethod
+    def _notified_row(conn: sqlite3.Connection, source: str, target: str) -> sqlite3.Row | None:
+        return conn.execute(
+            "SELECT l.id, l.kind, l.status, l.approved,"
+            " (SELECT max(fetched_at) FROM fetches f WHERE f.linkback_id = l.id) AS checked"
+            " FROM linkbacks l WHERE l.id = coalesce("
+            "  (SELECT linkback_id FROM referrers WHERE url = ? AND target = ?),"
+            "  (SELECT id FROM linkbacks WHERE permalink = ? AND target = ?))",
+            (source, target, source, target),
+        ).fetchone()
+
+    def notification(self, token: str) -> dict[str, Any] | None:
+        """A notification by its status token, with its linkback's current state."""
+        row = self.conn.execute(
+            "SELECT n.source, n.target, n.kind, n.first_received, n.received_at, n.count,"
+            " l.status, l.verified_at, l.updated_at, l.approved"
+            " FROM notifications n LEFT JOIN linkbacks l ON l.id = n.linkback_id"
+            " WHERE n.token = ?",
+            (token,),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def notifications(self, linkback_id: int) -> list[dict[str, Any]]:
+        """The notifications that named one linkback (claimed title and excerpt included)."""
+        return [
+            dict(row)
+            for row in self.conn.execute(
+                "SELECT kind, source, target, title, excerpt, blog_name, first_received,"
+                " received_at, count FROM notifications WHERE linkback_id = ?"
+                " ORDER BY first_received",
+                (linkback_id,),
+            )
+        ]
+
+    def notified_sources(self, target: str, kind: str, *, status: str = "verified") -> list[str]:
+        """Sources whose ``kind`` notifications about ``target`` are ``status`` now."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT DISTINCT n.source FROM notifications n JOIN linkbacks l ON l.id = n.linkback_id"
+                " WHERE n.target = ? AND n.kind = ? AND l.status = ? ORDER BY n.first_received",
+                (target, kind, status),
+            )
+        ]
+
+    def sends(self, source: str) -> dict[str, dict[str, Any]]:
+        """What was sent for our page ``source``, by target."""
+        return {
+            row["target"]: dict(row)
+            for row in self.conn.execute("SELECT * FROM sends WHERE source = ?", (source,))
+        }
+
+    def record_send(
+        self,
+        source: str,
+        target: str,
+        *,
+        outcome: str,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        http_status: int | None = None,
+        detail: str | None = None,
+        location: str | None = None,
+        content_hash: str | None = None,
+        linked: bool = True,
+    ) -> None:
+        """Record the result of notifying ``target`` that our page ``source`` links to it."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO sends (source, target, protocol, endpoint, outcome, http_status,"
+                " detail, location, content_hash, linked, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (source, target) DO UPDATE SET protocol = excluded.protocol,"
+                " endpoint = excluded.endpoint, outcome = excluded.outcome,"
+                " http_status = excluded.http_status, detail = excluded.detail,"
+                " location = excluded.location, content_hash = excluded.content_hash,"
+                " linked = excluded.linked, attempts = attempts + 1, sent_at = excluded.sent_at",
+                (source, target, protocol, endpoint, outcome, http_status, detail, location,
+                 content_hash, int(linked), isotime(utcnow())),
+            )
 
     # --- crawl queue --------------------------------------------------------------------------
 
