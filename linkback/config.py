@@ -151,6 +151,7 @@ class Options:
 EXTRA_OPTIONS: dict[str, str] = {
     "display": "default display options for render()",
     "protocols": "receive Webmention, Pingback and Trackback (default True)",
+    "protocol_limits": "rate limits of the receivers: {'client'|'source'|'total': (burst, seconds)}",
     "admin": "serve the Linkback manager under the prefix (default True)",
     "secret_key": "key that signs admin sessions (default: one kept in the database)",
 }
