@@ -165,7 +165,7 @@ def import_log_command(ctx: click.Context, files: tuple[str, ...], site: str, sc
     skipped = sum(summary.skipped.values())
     click.echo("Skipped:         %d" % skipped)
     for reason, count in summary.skipped.most_common():
-        click.echo("  %-15s %d" % (reason, count))
+        click.echo("  %-17s %d" % (reason, count))
 
 
 def _add_commands() -> None:

@@ -42,12 +42,11 @@ class ImportSummary:
 
 def open_log(path: str) -> IO[bytes]:
     """Open a log file, plain or gzip-compressed (by its magic bytes, not its name)."""
-    raw = open(path, "rb")
-    if raw.read(2) == b"\x1f\x8b":
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    raw.seek(0)
-    return raw
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def parse_time(text: str) -> dt.datetime | None:
