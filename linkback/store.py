@@ -190,6 +190,49 @@ def m001_core(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m010_admin_accounts(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,       -- werkzeug.security (scrypt)
+            feed_token TEXT NOT NULL UNIQUE,   -- the secret of the user's Atom feed URL
+            created_at TEXT NOT NULL,
+            last_login TEXT
+        );
+        -- Server-side admin sessions; the cookie carries a token whose SHA-256 is the key,
+        -- so a copy of the database does not hand out live sessions.
+        CREATE TABLE admin_sessions (
+            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            seen_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            address TEXT,
+            user_agent TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX admin_sessions_user ON admin_sessions (user_id);
+        -- Failed logins per user name and per client address, for throttling.
+        CREATE TABLE login_failures (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            first_at REAL NOT NULL,
+            locked_until REAL
+        ) WITHOUT ROWID;
+        -- The admin's linkbacks table sorts by these; each index also holds the rowid, so
+        -- keyset pages ("value < ? OR value = ? AND id < ?") walk them without sorting.
+        CREATE INDEX linkbacks_value ON linkbacks (value);
+        CREATE INDEX linkbacks_hits ON linkbacks (hits);
+        CREATE INDEX linkbacks_visitors ON linkbacks (visitors);
+        CREATE INDEX linkbacks_first_seen ON linkbacks (first_seen);
+        CREATE INDEX linkbacks_verified_at ON linkbacks (verified_at) WHERE verified_at IS NOT NULL;
+        """
+    )
+
+
+@migration
 def m030_protocols_notifications(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
@@ -818,6 +861,439 @@ class Store:
                 (source, target, protocol, endpoint, outcome, http_status, detail, location,
                  content_hash, int(linked), isotime(utcnow())),
             )
+
+    # --- admin --------------------------------------------------------------------------------
+
+    #: Sort keys of the admin's linkbacks table → column; each has an index (m010).
+    ADMIN_SORTS = {
+        "value": "value", "hits": "hits", "visitors": "visitors",
+        "first_seen": "first_seen", "last_seen": "last_seen",
+    }
+
+    def setting_default(self, key: str, value: Any) -> Any:
+        """The stored setting ``key``; when missing, store ``value`` first. Two processes
+        racing both get the value that won."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value))
+            )
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0])
+
+    # accounts
+
+    def create_user(self, name: str, password_hash: str) -> int:
+        """Add an admin account; :class:`StoreError` when the name is taken."""
+        try:
+            with self.write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO users (name, password_hash, feed_token, created_at) VALUES (?, ?, ?, ?)",
+                    (name, password_hash, secrets.token_urlsafe(24), isotime(utcnow())),
+                )
+        except StoreError as e:
+            if "UNIQUE" in str(e):
+                raise StoreError("there is already a user named %s" % name) from None
+            raise
+        return int(cur.lastrowid or 0)
+
+    def user(self, user_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+        return dict(row) if row else None
+
+    def user_by_name(self, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        return dict(row) if row else None
+
+    def user_by_feed_token(self, token: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM users WHERE feed_token = ?", (token,)).fetchone()
+        return dict(row) if row else None
+
+    def users(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM users ORDER BY name")]
+
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        """Change a password and end every session of that user."""
+        with self.write() as conn:
+            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+            conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
+
+    def reset_feed_token(self, user_id: int) -> str:
+        token = secrets.token_urlsafe(24)
+        with self.write() as conn:
+            conn.execute("UPDATE users SET feed_token = ? WHERE id = ?", (token, user_id))
+        return token
+
+    def delete_user(self, user_id: int) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+    # sessions
+
+    def create_session(
+        self, key: str, user_id: int, csrf: str, *, now: float, expires_at: float,
+        address: str = "", user_agent: str = "",
+    ) -> None:
+        """Store a session under ``key`` (a hash of the cookie's token); expired ones are purged."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM admin_sessions WHERE expires_at < ?", (now,))
+            conn.execute(
+                "INSERT INTO admin_sessions (id, user_id, csrf, created_at, seen_at, expires_at,"
+                " address, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, user_id, csrf, now, now, expires_at, address[:64], user_agent[:300]),
+            )
+            conn.execute("UPDATE users SET last_login = ? WHERE id = ?", (isotime(utcnow()), user_id))
+
+    def session(self, key: str, *, now: float) -> dict[str, Any] | None:
+        """The live session stored under ``key``, with ``user_name``; ``None`` if absent or expired."""
+        row = self.conn.execute(
+            "SELECT s.*, u.name AS user_name FROM admin_sessions s JOIN users u ON u.id = s.user_id"
+            " WHERE s.id = ? AND s.expires_at >= ?",
+            (key, now),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def touch_session(self, key: str, *, now: float, expires_at: float) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE admin_sessions SET seen_at = ?, expires_at = ? WHERE id = ?",
+                (now, expires_at, key),
+            )
+
+    def delete_session(self, key: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM admin_sessions WHERE id = ?", (key,))
+
+    # login throttling
+
+    def login_lock(self, keys: Iterable[str], *, now: float) -> float:
+        """Seconds until every one of ``keys`` may try to log in again (0 when none is locked)."""
+        keys = list(keys)
+        row = self.conn.execute(
+            "SELECT MAX(locked_until) FROM login_failures WHERE key IN (%s) AND locked_until > ?"
+            % ", ".join("?" * len(keys)),
+            (*keys, now),
+        ).fetchone()
+        return max(0.0, row[0] - now) if row and row[0] else 0.0
+
+    def add_login_failure(
+        self, limits: Mapping[str, int], *, now: float, window: float, lockout: float
+    ) -> None:
+        """Count a failed login against each key; a key reaching its limit is locked out.
+
+        :param limits: key → failures allowed within ``window`` seconds.
+        :param lockout: seconds a key stays locked once it reached its limit.
+        """
+        with self.write() as conn:
+            for key, limit in limits.items():
+                conn.execute(
+                    "INSERT INTO login_failures (key, failures, first_at) VALUES (?, 1, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    " failures = CASE WHEN first_at < ? THEN 1 ELSE failures + 1 END,"
+                    " first_at = CASE WHEN first_at < ? THEN excluded.first_at ELSE first_at END",
+                    (key, now, now - window, now - window),
+                )
+                conn.execute(
+                    "UPDATE login_failures SET locked_until = ?, failures = 0, first_at = ?"
+                    " WHERE key = ? AND failures >= ?",
+                    (now + lockout, now, key, limit),
+                )
+            conn.execute(
+                "DELETE FROM login_failures WHERE first_at < ? AND (locked_until IS NULL OR locked_until < ?)",
+                (now - window, now),
+            )
+
+    def clear_login_failures(self, key: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    # the linkbacks table
+
+    def admin_linkbacks(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        site: str | None = None,
+        target: str | None = None,
+        search: str | None = None,
+        sort: str = "value",
+        descending: bool = True,
+        after: tuple[Any, int] | None = None,
+        before: tuple[Any, int] | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """One page of linkbacks for the admin, by keyset: ``{"rows", "total", "more"}``.
+
+        ``after`` / ``before`` is the (sort value, id) of the last / first row of the page
+        the visitor comes from; ``more`` says whether rows lie beyond the page in the
+        direction of travel. Keyset pages cost the same at row 90,000 as at row 1, where
+        ``OFFSET`` reads and throws away every earlier row.
+
+        The plan is picked from the match count: when the filter matches many rows, walk
+        the sort column's index and keep matching rows (about ``limit × total / matches``
+        rows are read); when it matches few, read just those through the filter's index
+        and sort them. Either way at most about ``sqrt(limit × total)`` rows are touched.
+        """
+        column = self.ADMIN_SORTS.get(sort)
+        if column is None:
+            raise ValueError("sort must be one of %s" % ", ".join(self.ADMIN_SORTS))
+        # "{p}" becomes "+" when the plan must not use the filter columns' own indexes.
+        where: list[str] = []
+        params: list[Any] = []
+        for name, wanted in (("status", status), ("kind", kind), ("site", site), ("target", target)):
+            if wanted is not None:
+                where.append("{p}%s = ?" % name)
+                params.append(wanted)
+        if search:
+            # LIKE ignores ASCII case; wildcards typed in the search are taken literally.
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(
+                "(" + " OR ".join(
+                    "%s LIKE ? ESCAPE '\\'" % c for c in ("source", "permalink", "title", "target")
+                ) + ")"
+            )
+            params.extend(["%" + escaped + "%"] * 4)
+        conn = self.conn
+        clause = " AND ".join(where).replace("{p}", "")
+        total = conn.execute(
+            "SELECT COUNT(*) FROM linkbacks" + (" WHERE " + clause if where else ""), params
+        ).fetchone()[0]
+        if total == 0:
+            return {"rows": [], "total": 0, "more": False}
+        everything = conn.execute("SELECT COUNT(*) FROM linkbacks").fetchone()[0] if where else total
+        walk_index = total * total >= limit * everything
+        # Paging backwards runs the query in the opposite order, then flips the page.
+        backwards = before is not None
+        down = descending != backwards
+        cursor = before if backwards else after
+        conditions = [c.replace("{p}", "+" if walk_index else "") for c in where]
+        values = list(params)
+        if cursor is not None:
+            plus = "" if walk_index else "+"
+            conditions.append("(%s%s, %sid) %s (?, ?)" % (plus, column, plus, "<" if down else ">"))
+            values.extend(cursor)
+        direction = "DESC" if down else "ASC"
+        sql = "SELECT * FROM linkbacks%s ORDER BY %s%s %s, id %s LIMIT %d" % (
+            " WHERE " + " AND ".join(conditions) if conditions else "",
+            "" if walk_index else "+", column, direction, direction, int(limit) + 1,
+        )
+        rows = [dict(r) for r in conn.execute(sql, values)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if backwards:
+            rows.reverse()
+        for row in rows:
+            row["fraud_pct"] = counting.fraud_pct(row["hits"], row["value"])
+        return {"rows": rows, "total": total, "more": more}
+
+    # actions on linkbacks
+
+    def approve_linkbacks(self, ids: Iterable[int]) -> tuple[int, int]:
+        """Publish linkbacks by hand; return (approved, sent back to verification).
+
+        Only a linkback that was verified at some point can be approved (status
+        ``verified``, ``approved = 1``): nothing unverified is ever displayed. A hidden one
+        that never was verified goes back to ``pending`` with its crawl job due now.
+        """
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0, 0
+        marks = ", ".join("?" * len(ids))
+        now = time.time()
+        stamp = isotime(utcnow())
+        with self.write() as conn:
+            approved = conn.execute(
+                "UPDATE linkbacks SET status = 'verified', approved = 1, updated_at = ?"
+                " WHERE id IN (%s) AND verified_at IS NOT NULL AND status IN ('held', 'hidden', 'verified')"
+                % marks,
+                (stamp, *ids),
+            ).rowcount
+            requeue = [
+                r[0] for r in conn.execute(
+                    "SELECT id FROM linkbacks WHERE id IN (%s) AND verified_at IS NULL"
+                    " AND status = 'hidden'" % marks, ids,
+                )
+            ]
+            if requeue:
+                conn.execute(
+                    "UPDATE linkbacks SET status = 'pending', approved = 1, updated_at = ?"
+                    " WHERE id IN (%s)" % ", ".join("?" * len(requeue)),
+                    (stamp, *requeue),
+                )
+                self._schedule_now(conn, requeue, now)
+        return approved, len(requeue)
+
+    def set_linkbacks_status(self, ids: Iterable[int], status: str) -> int:
+        """Set the status of linkbacks (``hidden``, ``blocked``); return how many changed."""
+        if status not in STATUSES:
+            raise ValueError("unknown status %r" % status)
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE linkbacks SET status = ?, updated_at = ? WHERE id IN (%s) AND status != ?"
+                % ", ".join("?" * len(ids)),
+                (status, isotime(utcnow()), *ids, status),
+            ).rowcount
+
+    def delete_linkbacks(self, ids: Iterable[int]) -> int:
+        """Delete linkbacks with their counts, aliases, crawl job and crawl history."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        with self.write() as conn:
+            for table in ("referrers", "daily", "jobs", "fetches"):
+                conn.execute("DELETE FROM %s WHERE linkback_id IN (%s)" % (table, marks), ids)
+            return conn.execute("DELETE FROM linkbacks WHERE id IN (%s)" % marks, ids).rowcount
+
+    def recrawl_linkbacks(self, ids: Iterable[int], *, now: float | None = None) -> int:
+        """Make the crawl jobs of linkbacks due now, with a fresh count of attempts."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0
+        with self.write() as conn:
+            return self._schedule_now(conn, ids, time.time() if now is None else now)
+
+    @staticmethod
+    def _schedule_now(conn: sqlite3.Connection, ids: list[int], now: float) -> int:
+        marks = ", ".join("?" * len(ids))
+        conn.execute(
+            "INSERT OR IGNORE INTO jobs (linkback_id, url, due_at, created_at)"
+            " SELECT id, permalink, ?, ? FROM linkbacks WHERE id IN (%s)" % marks,
+            (now, now, *ids),
+        )
+        return conn.execute(
+            "UPDATE jobs SET due_at = ?, attempts = 0, last_error = NULL, lease_owner = NULL,"
+            " lease_until = NULL WHERE linkback_id IN (%s)" % marks,
+            (now, *ids),
+        ).rowcount
+
+    def linkbacks_containing(self, fragment: str, *, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Linkbacks whose source or permalink contains ``fragment`` (lower-case), for matching
+        blacklist patterns in Python: ``id``, ``source``, ``permalink``, ``target``,
+        ``status``, ``title``."""
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT id, source, permalink, target, status, title FROM linkbacks"
+                " WHERE instr(lower(source), ?) OR instr(lower(permalink), ?) ORDER BY value DESC, id"
+                " LIMIT ?",
+                (fragment, fragment, limit),
+            )
+        ]
+
+    # pages of the admin
+
+    def admin_overview(self, *, now: float | None = None) -> dict[str, Any]:
+        """Totals by status, new this week, top linkbacks and crawl queue health."""
+        now = time.time() if now is None else now
+        conn = self.conn
+        by_status = {s: 0 for s in STATUSES}
+        for status, count in conn.execute("SELECT status, COUNT(*) FROM linkbacks GROUP BY status"):
+            by_status[status] = count
+        week_ago = isotime(dt.datetime.fromtimestamp(now - 7 * 86400, dt.UTC))
+        new_week = conn.execute(
+            "SELECT COUNT(*) FROM linkbacks WHERE first_seen >= ?", (week_ago,)
+        ).fetchone()[0]
+        verified_week = conn.execute(
+            "SELECT COUNT(*) FROM linkbacks WHERE verified_at >= ?", (week_ago,)
+        ).fetchone()[0]
+        top = [
+            dict(r)
+            for r in conn.execute(
+                "SELECT id, source, permalink, target, title, status, hits, value, visitors"
+                " FROM linkbacks WHERE status IN ('verified', 'held') ORDER BY value DESC, id LIMIT 10"
+            )
+        ]
+        jobs = conn.execute(
+            "SELECT COUNT(*), SUM(due_at <= ?), SUM(last_error IS NOT NULL), MIN(CASE WHEN due_at <= ?"
+            " THEN due_at END), SUM(lease_until > ?) FROM jobs",
+            (now, now, now),
+        ).fetchone()
+        return {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "new_week": new_week,
+            "verified_week": verified_week,
+            "top": top,
+            "jobs": jobs[0] or 0,
+            "jobs_due": jobs[1] or 0,
+            "jobs_failing": jobs[2] or 0,
+            "oldest_due": jobs[3],
+            "jobs_running": jobs[4] or 0,
+            "dropped_hits": self.counter("dropped_hits"),
+        }
+
+    def crawl_history(self, linkback_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+        """A linkback's fetches, newest first: time, URL, HTTP status, outcome, detail."""
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT fetched_at, url, http_status, outcome, detail FROM fetches"
+                " WHERE linkback_id = ? ORDER BY id DESC LIMIT ?",
+                (linkback_id, limit),
+            )
+        ]
+
+    def crawl_job(self, linkback_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM jobs WHERE linkback_id = ?", (linkback_id,)).fetchone()
+        return dict(row) if row else None
+
+    def recently_verified(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Linkbacks verified most recently (published or held for approval), newest first."""
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT * FROM linkbacks WHERE verified_at IS NOT NULL"
+                " AND status IN ('verified', 'held') ORDER BY verified_at DESC, id DESC LIMIT ?",
+                (limit,),
+            )
+        ]
+
+    def site(self, host: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM sites WHERE host = ?", (host,)).fetchone()
+        if row is None:
+            return None
+        item = dict(row)
+        try:
+            item["display"] = json.loads(item["display"] or "{}")
+        except ValueError:
+            item["display"] = {}
+        return item
+
+    def add_site(self, host: str, *, moderation: str = "auto") -> bool:
+        """Add a site; ``False`` when it was already there."""
+        if moderation not in ("auto", "hold"):
+            raise ValueError("moderation must be 'auto' or 'hold'")
+        with self.write() as conn:
+            return conn.execute(
+                "INSERT OR IGNORE INTO sites (host, moderation, created_at) VALUES (?, ?, ?)",
+                (host, moderation, isotime(utcnow())),
+            ).rowcount == 1
+
+    def set_site_moderation(self, host: str, moderation: str) -> None:
+        """``auto`` publishes verified linkbacks at once; ``hold`` keeps them for approval."""
+        if moderation not in ("auto", "hold"):
+            raise ValueError("moderation must be 'auto' or 'hold'")
+        with self.write() as conn:
+            conn.execute("UPDATE sites SET moderation = ? WHERE host = ?", (moderation, host))
+
+    def remove_site(self, host: str) -> None:
+        """Forget a site's settings; its linkbacks stay."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM sites WHERE host = ?", (host,))
+
+    def site_counts(self) -> dict[str, dict[str, int]]:
+        """Linkbacks per site and status."""
+        counts: dict[str, dict[str, int]] = {}
+        for site, status, count in self.conn.execute(
+            "SELECT site, status, COUNT(*) FROM linkbacks GROUP BY site, status"
+        ):
+            counts.setdefault(site, {})[status] = count
+        return counts
 
     # --- crawl queue --------------------------------------------------------------------------
 
