@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
+from ..errors import ConfigError
 from . import pingback, trackback, webmention
 from .limits import Limits
 from .receiver import Receiver
@@ -64,5 +65,13 @@ class ProtocolsApp:
 
 
 def make_app(middleware: LinkbackMiddleware) -> Any:
-    """The receivers' WSGI application for ``middleware`` (see :mod:`linkback.web`)."""
-    return ProtocolsApp(middleware)
+    """The receivers' WSGI application for ``middleware`` (see :mod:`linkback.web`).
+
+    A bad ``protocol_limits`` option is logged and answered ``500`` on every receiver
+    rather than raised into the server.
+    """
+    try:
+        return ProtocolsApp(middleware)
+    except ConfigError as e:
+        logger.error("linkback: receivers disabled: %s", e)
+        return webmention.text_response("linkback is misconfigured: %s" % e, 500)

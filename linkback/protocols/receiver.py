@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_input_stream
@@ -51,6 +51,7 @@ RECHECK_AFTER = 60.0
 #: Seconds between reloads of the blacklist kept in the database.
 BLACKLIST_RELOAD = 30.0
 
+_RAW_BYTE = re.compile(rb"[\x80-\xff]")
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACE = re.compile(r"\s+")
@@ -114,6 +115,8 @@ def read_form(environ: WSGIEnvironment, *, limit: int = MAX_FORM_BODY) -> dict[s
     :raises BadRequest: wrong content type (400), too large (413) or malformed (400).
     """
     mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    if not mimetype and environ.get("CONTENT_LENGTH", "") in ("", "0"):
+        return {}  # no body at all: every field is missing
     if mimetype != "application/x-www-form-urlencoded":
         raise BadRequest("the body must be application/x-www-form-urlencoded")
     body = read_body(environ, limit=limit)
@@ -122,15 +125,17 @@ def read_form(environ: WSGIEnvironment, *, limit: int = MAX_FORM_BODY) -> dict[s
         "".encode(charset)
     except LookupError:
         charset = "utf-8"
-    from urllib.parse import parse_qsl
-
+    # Senders that do not percent-encode non-ASCII bytes exist; encode them so that the
+    # charset decides what they mean, as for the escaped ones.
+    text = _RAW_BYTE.sub(lambda m: b"%%%02X" % m.group()[0], body).decode("ascii")
     try:
-        pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS,
+                          encoding=charset, errors="replace")
     except ValueError:
         raise BadRequest("too many form fields") from None
     form: dict[str, list[str]] = {}
     for key, value in pairs:
-        form.setdefault(key.decode(charset, "replace"), []).append(value.decode(charset, "replace"))
+        form.setdefault(key, []).append(value)
     return form
 
 

@@ -31,7 +31,7 @@ from ..errors import FetchError, UnsafeURLError
 from ..extract import base_url, parse_html
 from ..fetch import fetch, make_session
 from ..store import Store
-from .discovery import discover
+from .discovery import Endpoints, discover
 from .receiver import clean_text
 from .xmlrpc import Fault, dump_call, parse_document, parse_response
 
@@ -241,20 +241,30 @@ class Sender:
         finally:
             self._last[host] = time.monotonic()
 
+    def discover(self, target: str) -> tuple[int, Endpoints]:
+        """Fetch ``target`` (following redirects) and read the endpoints it advertises.
+
+        :return: the final response's HTTP status and the endpoints.
+        :raises FetchError: the page could not be fetched.
+        """
+        page = self._fetch(target, max_bytes=MAX_TARGET_BYTES)
+        if page.status >= 400:
+            return page.status, Endpoints()
+        return page.status, discover(page.final_url, page.headers, page.text if page.is_html else None,
+                                     requested_url=target)
+
     def notify(self, plan: Plan, target: str, *, linked: bool = True, only: Iterable[str] | None = None) -> SendResult:
         """Discover ``target``'s endpoint and notify it that ``plan.source`` links to it."""
         protocols = [p for p in self.protocols if only is None or p in set(only)]
         try:
-            page = self._fetch(target, max_bytes=MAX_TARGET_BYTES)
+            status, endpoints = self.discover(target)
         except UnsafeURLError as e:
             return SendResult(target, "failed", detail="refused: %s" % e, linked=linked)
         except FetchError as e:
             return SendResult(target, "failed", detail=str(e), linked=linked)
-        if page.status >= 400:
-            return SendResult(target, "failed", status=page.status,
-                              detail="target answered %d" % page.status, linked=linked)
-        endpoints = discover(page.final_url, page.headers, page.text if page.is_html else None,
-                             requested_url=target)
+        if status >= 400:
+            return SendResult(target, "failed", status=status,
+                              detail="target answered %d" % status, linked=linked)
         for protocol in protocols:
             endpoint = getattr(endpoints, protocol)
             if endpoint:
@@ -288,14 +298,8 @@ class Sender:
         if answer.status != 200:
             return SendResult(target, "failed", status=answer.status,
                               detail="endpoint answered %d" % answer.status)
-        try:
-            value = parse_response(answer.content)
-        except Fault as fault:
-            if fault.code == ALREADY_REGISTERED:
-                return SendResult(target, "sent", status=200, detail="already registered")
-            return SendResult(target, "failed", status=200,
-                              detail="fault %d: %s" % (fault.code, fault.message[:200]))
-        return SendResult(target, "sent", status=200, detail=str(value)[:200])
+        ok, detail = read_pingback_answer(answer.content)
+        return SendResult(target, "sent" if ok else "failed", status=200, detail=detail)
 
     def _send_trackback(self, plan: Plan, target: str, endpoint: str) -> SendResult:
         data = {"url": plan.source, "title": plan.title or plan.source,
@@ -315,6 +319,24 @@ class Sender:
             return SendResult(target, "sent", status=200)
         return SendResult(target, "failed", status=200,
                           detail="trackback error: %s" % (root.findtext("message") or error)[:200])
+
+
+def read_pingback_answer(body: bytes) -> tuple[bool, str]:
+    """Whether a ``pingback.ping`` answer means success, and what it said.
+
+    Pingback 1.0: success is "a single string"; an empty string or another type is not
+    (mention-client-php reads them the same way). The fault "already registered" means
+    the receiver has the ping, which is what we wanted.
+    """
+    try:
+        value = parse_response(body)
+    except Fault as fault:
+        if fault.code == ALREADY_REGISTERED:
+            return True, "already registered"
+        return False, "fault %d: %s" % (fault.code, fault.message[:200])
+    if isinstance(value, str) and value.strip():
+        return True, value.strip()[:200]
+    return False, "not a pingback answer: %r" % (value,)
 
 
 def _snippet(content: bytes) -> str:
