@@ -363,7 +363,8 @@ class Store:
             raise StoreError(str(e)) from e
         try:
             yield conn
-            conn.execute("COMMIT")
+            if conn.in_transaction:  # a library call inside may have committed already
+                conn.execute("COMMIT")
         except BaseException as e:
             try:
                 conn.execute("ROLLBACK")
@@ -688,6 +689,149 @@ class Store:
             rows.append(item)
         return rows
 
+    # --- display ------------------------------------------------------------------------------
+
+    #: The columns a displayed linkback needs; nothing else of the row is ever shown.
+    DISPLAY_COLUMNS = (
+        "id", "kind", "source", "permalink", "title", "blurb", "blurb_start", "blurb_end",
+        "author_name", "author_url", "author_photo", "published", "site_name", "favicon",
+        "points", "comments", "hits", "value", "visitors", "first_seen", "last_seen",
+    )
+
+    def change_token(self) -> tuple[int, int, int]:
+        """A value that differs whenever anything was committed since it was last read.
+
+        ``PRAGMA data_version`` changes when *another* connection (any thread or process)
+        commits; ``total_changes`` counts this connection's own writes. Together they cover
+        every writer without any of them having to cooperate. The connection's identity is
+        part of the token because both counters start afresh on a new connection.
+        """
+        conn = self.conn
+        return (id(conn), conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+
+    def displayed_linkbacks(
+        self,
+        target: str,
+        *,
+        kinds: Iterable[str] = KINDS,
+        seen_since: str | None = None,
+        min_visitors: float = 0,
+        min_value: float = 0,
+        order: str = "score",
+        limit: int = 20,
+        now: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Verified linkbacks of one page that the display options let through.
+
+        :param target: the page's normalised URL.
+        :param kinds: the kinds to include.
+        :param seen_since: ISO time; older ``last_seen`` are left out.
+        :param min_visitors: minimum visitor estimate, for ``referrer`` linkbacks only
+            (notifications and discussions are vouched for by their sender, not by traffic).
+        :param min_value: minimum compensated value, likewise for referrers only.
+        :param order: ``score`` (traffic value fading with time since last seen), ``newest``
+            (first seen), ``visitors`` or ``points`` (points plus comments, for discussions).
+        :param limit: at most this many.
+        :param now: ISO time the ``score`` is worked out at (default: now).
+        """
+        kinds = [k for k in kinds if k in KINDS]
+        if not kinds or limit <= 0:
+            return []
+        where = ["target = ?", "status = 'verified'", "kind IN (%s)" % ", ".join("?" * len(kinds))]
+        params: list[Any] = [target, *kinds]
+        if seen_since is not None:
+            where.append("last_seen >= ?")
+            params.append(seen_since)
+        if min_visitors > 0 or min_value > 0:
+            where.append("(kind != 'referrer' OR (visitors >= ? AND value >= ?))")
+            params.extend((min_visitors, min_value))
+        orders = {
+            # Value plus one so that notifications, which send no counted traffic, still rank
+            # by freshness; a month without visits halves a linkback's weight.
+            "score": "(value + 1.0) / (1.0 + max(0.0, julianday(?) - julianday(last_seen)) / 30.0)"
+            " DESC, id DESC",
+            "newest": "first_seen DESC, id DESC",
+            "visitors": "visitors DESC, value DESC, id DESC",
+            # Discussions: the liveliest first.
+            "points": "coalesce(points, 0) + coalesce(comments, 0) DESC, id DESC",
+        }
+        if order not in orders:
+            raise ValueError("order must be one of %s" % ", ".join(orders))
+        sql = "SELECT %s FROM linkbacks WHERE %s ORDER BY %s LIMIT %d" % (
+            ", ".join(self.DISPLAY_COLUMNS), " AND ".join(where), orders[order], int(limit)
+        )
+        if order == "score":
+            params.append(now or isotime(utcnow()))
+        return [dict(row) for row in self.conn.execute(sql, params)]
+
+    def site_display(self, host: str) -> dict[str, Any]:
+        """The display options stored for one site (empty when none or no such site)."""
+        row = self.conn.execute("SELECT display FROM sites WHERE host = ?", (host,)).fetchone()
+        if row is None:
+            return {}
+        try:
+            value = json.loads(row[0] or "{}")
+        except ValueError:
+            logger.warning("ignoring unreadable display options of %s", host)
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def display_settings(self) -> dict[str, dict[str, Any]]:
+        """Every site's stored display options, by host."""
+        result = {}
+        for row in self.conn.execute("SELECT host, display FROM sites"):
+            try:
+                value = json.loads(row[1] or "{}")
+            except ValueError:
+                value = {}
+            result[row[0]] = value if isinstance(value, dict) else {}
+        return result
+
+    def set_site_display(self, host: str, options: Mapping[str, Any]) -> None:
+        """Store a site's display options (the site is added when missing).
+
+        Validate first with :func:`linkback.render.validate_options`; the store keeps any JSON.
+        """
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO sites (host, display, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (host) DO UPDATE SET display = excluded.display",
+                (host, json.dumps(dict(options)), isotime(utcnow())),
+            )
+
+    def add_linkback(self, source: str, target: str, **columns: Any) -> int:
+        """Insert a linkback with the given columns as they are (examples, fixtures, imports).
+
+        No crawl job is made: the caller vouches for the row, ``status`` included. Unknown
+        columns, statuses and kinds raise :class:`ValueError`. Returns the new id.
+
+        >>> store.add_linkback("https://a.example/post", "https://example.com/",
+        ...                    status="verified", title="A post")  # doctest: +SKIP
+        """
+        allowed = set(self.DISPLAY_COLUMNS) | {"site", "status", "approved", "final_url"}
+        unknown = set(columns) - allowed
+        if unknown or "id" in columns:
+            raise ValueError("unknown linkback columns: %s" % ", ".join(sorted(unknown | {"id"} & set(columns))))
+        if columns.get("status", "pending") not in STATUSES:
+            raise ValueError("unknown status %r" % columns.get("status"))
+        if columns.get("kind", "referrer") not in KINDS:
+            raise ValueError("unknown kind %r" % columns.get("kind"))
+        now = isotime(utcnow())
+        row = {"permalink": source, "first_seen": now, "last_seen": now, **columns}
+        row.update(source=source, target=target, updated_at=now)
+        names = list(row)
+        with self.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO linkbacks (%s) VALUES (%s)" % (", ".join(names), ", ".join("?" * len(names))),
+                [row[name] for name in names],
+            )
+            linkback_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "INSERT OR IGNORE INTO referrers (url, target, linkback_id) VALUES (?, ?, ?)",
+                (source, target, linkback_id),
+            )
+        return linkback_id
+
     # --- protocols ----------------------------------------------------------------------------
 
     def notified_linkback(self, source: str, target: str) -> dict[str, Any] | None:
@@ -822,7 +966,7 @@ class Store:
             row[0]
             for row in self.conn.execute(
                 "SELECT DISTINCT n.source FROM notifications n JOIN linkbacks l ON l.id = n.linkback_id"
-                " WHERE n.target = ? AND n.kind = ? AND l.status = ? ORDER BY n.first_received",
+                " WHERE n.target = ? AND n.kind = ? AND l.status = ? ORDER BY n.first_received, n.source",
                 (target, kind, status),
             )
         ]
@@ -1308,3 +1452,259 @@ class Store:
                 (now, now, limit),
             )
         ]
+
+    # --- crawl --------------------------------------------------------------------------------
+
+    #: Linkback columns a crawl result may set.
+    CRAWL_COLUMNS = (
+        "title", "blurb", "blurb_start", "blurb_end", "author_name", "author_url", "author_photo",
+        "published", "site_name", "favicon", "points", "comments", "final_url",
+    )
+
+    def claim_jobs(
+        self,
+        owner: str,
+        *,
+        limit: int = 10,
+        lease: float = 120.0,
+        now: float | None = None,
+        exclude: Iterable[int] = (),
+    ) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` due jobs to ``owner``, atomically; return them with their linkback.
+
+        The select and the lease happen in one ``BEGIN IMMEDIATE`` transaction, so two
+        processes never claim the same job; a lease left by a crashed worker expires after
+        ``lease`` seconds and the job is due again. Each job gives ``linkback_id``, ``url``,
+        ``attempts``, ``checks``, ``target``, ``site``, ``kind``, ``status``, ``permalink``.
+        """
+        now = time.time() if now is None else now
+        skip = [int(i) for i in exclude]
+        sql = (
+            "SELECT j.linkback_id, j.url, j.attempts, j.checks, j.due_at, l.target, l.site, l.kind,"
+            " l.status, l.permalink, l.source FROM jobs j JOIN linkbacks l ON l.id = j.linkback_id"
+            " WHERE j.due_at <= ? AND (j.lease_until IS NULL OR j.lease_until < ?)"
+        )
+        if skip:
+            sql += " AND j.linkback_id NOT IN (%s)" % ", ".join("?" * len(skip))
+        sql += " ORDER BY j.due_at LIMIT ?"
+        with self.write() as conn:
+            rows = [dict(r) for r in conn.execute(sql, (now, now, *skip, int(limit)))]
+            conn.executemany(
+                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE linkback_id = ?",
+                [(owner, now + lease, row["linkback_id"]) for row in rows],
+            )
+        return rows
+
+    def release_job(self, linkback_id: int, owner: str, *, due_at: float | None = None) -> None:
+        """Give a claimed job back unchanged (a stopping crawler), due at ``due_at`` or as it was."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, due_at = coalesce(?, due_at)"
+                " WHERE linkback_id = ? AND lease_owner = ?",
+                (due_at, linkback_id, owner),
+            )
+
+    def count_due_jobs(self, *, now: float | None = None) -> int:
+        """Jobs due now and not leased."""
+        now = time.time() if now is None else now
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE due_at <= ? AND (lease_until IS NULL OR lease_until < ?)",
+            (now, now),
+        ).fetchone()[0]
+
+    @staticmethod
+    def _record_fetch(conn: sqlite3.Connection, linkback_id: int, fetch: Mapping[str, Any] | None) -> None:
+        if not fetch:
+            return
+        conn.execute(
+            "INSERT INTO fetches (linkback_id, fetched_at, url, http_status, outcome, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (linkback_id, fetch.get("fetched_at") or isotime(utcnow()), fetch.get("url") or "",
+             fetch.get("http_status"), fetch.get("outcome") or "unknown", fetch.get("detail")),
+        )
+
+    def record_fetch(self, linkback_id: int, *, url: str, outcome: str, http_status: int | None = None,
+                     detail: str | None = None) -> None:
+        """Add one line to a linkback's crawl history."""
+        with self.write() as conn:
+            self._record_fetch(conn, linkback_id, {"url": url, "outcome": outcome,
+                                                   "http_status": http_status, "detail": detail})
+
+    def retry_job(
+        self,
+        linkback_id: int,
+        owner: str,
+        *,
+        error: str,
+        due_at: float,
+        give_up: bool,
+        fetch: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Record a transient failure; the job is due again at ``due_at``.
+
+        With ``give_up`` (tries exhausted), a linkback never verified becomes ``error``; one
+        verified before keeps its status (a site down for a day is not gone) and is simply
+        checked again at ``due_at``. Returns the linkback's status after, ``None`` if the job
+        was no longer ours.
+        """
+        with self.write() as conn:
+            self._record_fetch(conn, linkback_id, fetch)
+            changed = conn.execute(
+                "UPDATE jobs SET attempts = CASE WHEN ? THEN 0 ELSE attempts + 1 END, last_error = ?,"
+                " due_at = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE linkback_id = ? AND (lease_owner = ? OR lease_owner IS NULL)",
+                (int(give_up), error[:500], due_at, linkback_id, owner),
+            ).rowcount
+            if not changed:
+                return None
+            if give_up:
+                conn.execute(
+                    "UPDATE linkbacks SET status = 'error', updated_at = ? WHERE id = ?"
+                    " AND verified_at IS NULL AND status IN ('pending', 'unverified', 'error')",
+                    (isotime(utcnow()), linkback_id),
+                )
+            row = conn.execute("SELECT status FROM linkbacks WHERE id = ?", (linkback_id,)).fetchone()
+        return row[0] if row else None
+
+    def apply_crawl(
+        self,
+        linkback_id: int,
+        owner: str,
+        result: Mapping[str, Any],
+        *,
+        next_check_at: float | None,
+        fetch: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Store what a crawl found and decide the linkback's status, in one transaction.
+
+        ``result`` holds ``verified`` (the page links to the target), ``gone`` (404/410 or
+        a ``Status: 410`` meta), ``permalink``, ``content_hash``, optionally ``kind`` and the
+        display columns of :data:`CRAWL_COLUMNS`. The rules:
+
+        * ``blocked`` and ``hidden`` keep their status (details are still updated);
+        * verified on a site whose moderation is ``hold``: ``held``, unless approved before
+          with unchanged content; approved content that changed goes back to ``held``;
+        * verified elsewhere: ``verified``;
+        * not linking (or gone) after having been verified: ``gone``; never verified:
+          ``unverified``.
+
+        When the permalink differs from the linkback's and another linkback already has
+        (permalink, target), this one is merged into it (daily bins summed, totals
+        recomputed, referrers and history moved) and deleted. The job is rescheduled at
+        ``next_check_at`` (or removed when ``None``). Returns ``id`` (the surviving
+        linkback), ``status``, ``merged_into`` (or ``None``); ``None`` if the job was no
+        longer ours (deleted or leased to another worker after our lease ran out).
+        """
+        stamp = isotime(utcnow())
+        with self.write() as conn:
+            job = conn.execute(
+                "SELECT lease_owner FROM jobs WHERE linkback_id = ?", (linkback_id,)
+            ).fetchone()
+            if job is None or job[0] not in (owner, None):
+                return None
+            row = conn.execute("SELECT * FROM linkbacks WHERE id = ?", (linkback_id,)).fetchone()
+            if row is None:
+                conn.execute("DELETE FROM jobs WHERE linkback_id = ?", (linkback_id,))
+                return None
+            self._record_fetch(conn, linkback_id, fetch)
+            merged_into = None
+            permalink = result.get("permalink")
+            if permalink and permalink != row["permalink"]:
+                other = conn.execute(
+                    "SELECT * FROM linkbacks WHERE permalink = ? AND target = ? AND id != ?",
+                    (permalink, row["target"], linkback_id),
+                ).fetchone()
+                if other is None:
+                    conn.execute("UPDATE linkbacks SET permalink = ? WHERE id = ?", (permalink, linkback_id))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO referrers (url, target, linkback_id) VALUES (?, ?, ?)",
+                        (permalink, row["target"], linkback_id),
+                    )
+                else:
+                    self._merge_linkback(conn, row, other)
+                    merged_into = other["id"]
+                    row = other
+            status = self._crawl_status(conn, row, result)
+            values: dict[str, Any] = {"status": status, "updated_at": stamp}
+            if result.get("verified") and not result.get("gone"):
+                # What a reader sees changes only with a page that still links to us: a
+                # gone linkback keeps the title and blurb it had, as history.
+                values.update((c, result.get(c)) for c in self.CRAWL_COLUMNS if c in result)
+                values["content_hash"] = result.get("content_hash")
+                values["verified_at"] = stamp
+                if result.get("kind") == "discussion" and row["kind"] == "referrer":
+                    values["kind"] = "discussion"
+            elif result.get("final_url"):
+                values["final_url"] = result["final_url"]
+            if status == "held" and row["approved"]:
+                values["approved"] = 0
+            conn.execute(
+                "UPDATE linkbacks SET %s WHERE id = ?" % ", ".join("%s = ?" % c for c in values),
+                (*values.values(), row["id"]),
+            )
+            if next_check_at is None:
+                conn.execute("DELETE FROM jobs WHERE linkback_id = ?", (row["id"],))
+            else:
+                conn.execute(
+                    "INSERT INTO jobs (linkback_id, url, due_at, created_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (linkback_id) DO UPDATE SET url = excluded.url, due_at = excluded.due_at,"
+                    " attempts = 0, checks = checks + 1, last_error = NULL, lease_owner = NULL,"
+                    " lease_until = NULL",
+                    (row["id"], result.get("fetch_url") or row["permalink"], next_check_at, time.time()),
+                )
+        return {"id": row["id"], "status": status, "merged_into": merged_into}
+
+    @staticmethod
+    def _crawl_status(conn: sqlite3.Connection, row: sqlite3.Row, result: Mapping[str, Any]) -> str:
+        current = row["status"]
+        if current in ("blocked", "hidden"):
+            return current
+        if result.get("verified") and not result.get("gone"):
+            site = conn.execute("SELECT moderation FROM sites WHERE host = ?", (row["site"],)).fetchone()
+            if site is not None and site[0] == "hold":
+                unchanged = row["content_hash"] is None or row["content_hash"] == result.get("content_hash")
+                return "verified" if row["approved"] and unchanged else "held"
+            return "verified"
+        return "gone" if row["verified_at"] is not None else "unverified"
+
+    def _merge_linkback(self, conn: sqlite3.Connection, row: sqlite3.Row, other: sqlite3.Row) -> None:
+        """Fold linkback ``row`` into ``other`` (same entry reached through two URLs)."""
+        gone_id, keep_id = row["id"], other["id"]
+        hits = value = visitors = 0.0
+        for day in conn.execute(
+            "SELECT day, hits, value, visitors, bins FROM daily WHERE linkback_id = ?", (gone_id,)
+        ).fetchall():
+            mine = conn.execute(
+                "SELECT hits, value, visitors, bins FROM daily WHERE linkback_id = ? AND day = ?",
+                (keep_id, day["day"]),
+            ).fetchone()
+            if mine is None:
+                merged_hits, old_value, old_visitors = day["hits"], 0.0, 0.0
+                bins = counting.decode_bins(day["bins"])
+            else:
+                merged_hits, old_value, old_visitors = mine["hits"] + day["hits"], mine["value"], mine["visitors"]
+                bins = counting.merge_bins(counting.decode_bins(mine["bins"]), counting.decode_bins(day["bins"]))
+            new_value = counting.compensated_value(bins)
+            new_visitors = counting.estimate_visitors(bins)
+            conn.execute(
+                "INSERT OR REPLACE INTO daily (linkback_id, day, hits, value, visitors, bins)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (keep_id, day["day"], merged_hits, new_value, new_visitors, counting.encode_bins(bins)),
+            )
+            hits += day["hits"]
+            value += new_value - old_value
+            visitors += new_visitors - old_visitors
+        conn.execute(
+            "UPDATE linkbacks SET hits = hits + ?, value = max(0, value + ?), visitors = max(0, visitors + ?),"
+            " first_seen = min(first_seen, ?), last_seen = max(last_seen, ?) WHERE id = ?",
+            (int(hits), value, visitors, row["first_seen"], row["last_seen"], keep_id),
+        )
+        # Future hits of the front page must land on the merged linkback.
+        conn.execute(
+            "UPDATE OR REPLACE referrers SET linkback_id = ? WHERE linkback_id = ?", (keep_id, gone_id)
+        )
+        conn.execute("UPDATE fetches SET linkback_id = ? WHERE linkback_id = ?", (keep_id, gone_id))
+        conn.execute("UPDATE notifications SET linkback_id = ? WHERE linkback_id = ?", (keep_id, gone_id))
+        for table in ("daily", "jobs"):
+            conn.execute("DELETE FROM %s WHERE linkback_id = ?" % table, (gone_id,))
+        conn.execute("DELETE FROM linkbacks WHERE id = ?", (gone_id,))
