@@ -937,13 +937,21 @@ class Store:
             (source, target, source, target),
         ).fetchone()
 
+    #: The linkback a notification belongs to now: the crawler may merge linkbacks (when
+    #: a permalink is found) and moves their referrers, so the (source, target) referrer
+    #: row is followed first and the id recorded at receipt is the fallback.
+    _NOTIFIED_ID = (
+        "coalesce((SELECT r.linkback_id FROM referrers r WHERE r.url = n.source"
+        " AND r.target = n.target), n.linkback_id)"
+    )
+
     def notification(self, token: str) -> dict[str, Any] | None:
         """A notification by its status token, with its linkback's current state."""
         row = self.conn.execute(
             "SELECT n.source, n.target, n.kind, n.first_received, n.received_at, n.count,"
-            " l.status, l.verified_at, l.updated_at, l.approved"
-            " FROM notifications n LEFT JOIN linkbacks l ON l.id = n.linkback_id"
-            " WHERE n.token = ?",
+            " l.id AS linkback_id, l.status, l.verified_at, l.updated_at, l.approved"
+            " FROM notifications n LEFT JOIN linkbacks l ON l.id = %s"
+            " WHERE n.token = ?" % self._NOTIFIED_ID,
             (token,),
         ).fetchone()
         return dict(row) if row else None
@@ -953,9 +961,9 @@ class Store:
         return [
             dict(row)
             for row in self.conn.execute(
-                "SELECT kind, source, target, title, excerpt, blog_name, first_received,"
-                " received_at, count FROM notifications WHERE linkback_id = ?"
-                " ORDER BY first_received",
+                "SELECT n.kind, n.source, n.target, n.title, n.excerpt, n.blog_name,"
+                " n.first_received, n.received_at, n.count FROM notifications n"
+                " WHERE %s = ? ORDER BY n.first_received, n.source" % self._NOTIFIED_ID,
                 (linkback_id,),
             )
         ]
@@ -965,8 +973,9 @@ class Store:
         return [
             row[0]
             for row in self.conn.execute(
-                "SELECT DISTINCT n.source FROM notifications n JOIN linkbacks l ON l.id = n.linkback_id"
-                " WHERE n.target = ? AND n.kind = ? AND l.status = ? ORDER BY n.first_received, n.source",
+                "SELECT DISTINCT n.source FROM notifications n JOIN linkbacks l ON l.id = %s"
+                " WHERE n.target = ? AND n.kind = ? AND l.status = ? ORDER BY n.first_received, n.source"
+                % self._NOTIFIED_ID,
                 (target, kind, status),
             )
         ]
