@@ -24,6 +24,7 @@ import os
 import random
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -465,7 +466,7 @@ def crawl(ctx: click.Context, once: bool, allow_private_networks: bool, threads:
     if once:
         due = crawler.store.count_due_jobs()
         try:
-            with click.progressbar(length=due, label="Crawling", file=click.get_text_stream("stderr")) as bar:
+            with click.progressbar(length=due, label="Crawling", file=sys.stderr) as bar:
                 summary = crawler.run_once(progress=bar.update)
         except LinkbackError as e:
             raise click.ClickException(str(e)) from None
