@@ -631,7 +631,7 @@ class Renderer:
         if "discussion" in opts.kinds:
             discussions = [
                 entry(row, opts) for row in store.displayed_linkbacks(
-                    url, kinds=("discussion",), seen_since=since, order="score",
+                    url, kinds=("discussion",), seen_since=since, order="points",
                     limit=MAX_DISCUSSIONS,
                 )
             ]
