@@ -124,7 +124,8 @@ def _author_from(el: Any, tree: Any, base: str) -> Author:
         found = _card_for_url(tree, url, base)
         if found is not None:
             return found
-        text = dom.visible_text(el)
+        # u-author is a URL property: its text is not the author's name (mf2).
+        text = dom.visible_text(el) if "u-author" not in tokens else ""
         return Author(name=text if text and "://" not in text else None, url=url)
     text = dom.visible_text(el)
     return Author(name=text[:200] if text else None)
@@ -156,8 +157,11 @@ def find_author(tree: Any, entry: Any | None, base: str) -> Author | None:
                     author = _author_from(el, tree, base)
                     if author:
                         return author
+    fallback = None
     rel_scopes = ([scope] if scope is not None else []) + [tree]
     for root in rel_scopes:
+        if fallback is not None:
+            break
         for a in root.iter("a", "link"):
             if "author" in (a.get("rel") or "").lower().split() and a.get("href"):
                 url = dom.resolve(base, a.get("href"))
@@ -166,15 +170,29 @@ def find_author(tree: Any, entry: Any | None, base: str) -> Author | None:
                 found = _card_for_url(tree, url, base)
                 if found is not None:
                     return found
+                if url.lower().endswith(".txt"):
+                    continue  # humans.txt: a file about the site, not an author
                 text = dom.visible_text(a) if a.tag == "a" else ""
                 name = text if text and text.lower() not in _GENERIC_NAMES and "://" not in text else None
-                return Author(name=name, url=url)
+                if name:
+                    return Author(name=name, url=url)
+                fallback = Author(url=url)  # a name may still come from below
+                break
+    # A page whose only top-level h-card stands beside its entries: that card is their
+    # author (how XRay and link blogs such as adactio.com/links read it).
+    cards = [c for c in _cards(tree) if not any(
+        not _CARD.isdisjoint(dom.classes(p)) or "h-entry" in dom.classes(p) or "hentry" in dom.classes(p)
+        for p in dom.ancestors(c))]
+    if len(cards) == 1 and dom.classes(cards[0]) and "h-card" in dom.classes(cards[0]):
+        author = card(cards[0], base)
+        if author.name:
+            return author
     name = dom.meta_content(tree, "author", "article:author", "dc.creator", "twitter:creator")
     if name:
         if name.startswith(("http://", "https://")):
-            return Author(url=name)
-        return Author(name=name[:200])
-    return _json_ld_author(tree, base)
+            return fallback or Author(url=name)
+        return Author(name=name[:200], url=fallback.url if fallback else None)
+    return _json_ld_author(tree, base) or fallback
 
 
 def _json_ld(tree: Any) -> list[dict[str, Any]]:

@@ -333,7 +333,7 @@ class Crawler:
             status=page.status,
         )
         if analysis.verified and self.fetch_authors:
-            self._complete_author(analysis, page.final_url)
+            self.complete_author(analysis, page.final_url)
         result = analysis.as_dict()
         result["final_url"] = page.final_url
         result["content_hash"] = analysis.content_hash
@@ -345,7 +345,7 @@ class Crawler:
                           detail="meta Status 410" if analysis.gone else "no link to %s" % job["target"])
         self._finish(job, result, record, summary)
 
-    def _complete_author(self, analysis: extract.Analysis, page_url: str) -> None:
+    def complete_author(self, analysis: extract.Analysis, page_url: str) -> None:
         """Read the author's own page for a name or photo the entry did not give (authorship)."""
         author_url = analysis.author_url
         if not author_url or (analysis.author_name and analysis.author_photo):

@@ -63,7 +63,7 @@ def is_hidden(el: Any) -> bool:
 def visible_text(el: Any) -> str:
     """The collapsed visible text of an element (scripts, navigation, hidden parts left out)."""
     parts: list[str] = []
-    _collect(el, parts, None, [])
+    _collect(el, parts, None, [], tail=False)
     return collapse("".join(parts)).strip()
 
 
@@ -74,14 +74,14 @@ def text_around(el: Any, link: Any) -> tuple[str, int, int]:
     """
     parts: list[str] = []
     marks: list[int] = []
-    _collect(el, parts, link, marks)
+    _collect(el, parts, link, marks, tail=False)
     text = "".join(parts)
     if len(marks) < 2:
         return text, len(text), len(text)
     return text, marks[0], marks[1]
 
 
-def _collect(el: Any, parts: list[str], link: Any, marks: list[int]) -> None:
+def _collect(el: Any, parts: list[str], link: Any, marks: list[int], tail: bool = True) -> None:
     tag = el.tag
     if isinstance(tag, str) and tag not in SKIP_TAGS and not is_hidden(el):
         block = tag in BLOCK_TAGS
@@ -104,7 +104,7 @@ def _collect(el: Any, parts: list[str], link: Any, marks: list[int]) -> None:
             marks.append(sum(map(len, parts)))
         if block:
             parts.append(" ")
-    if el.tail:
+    if tail and el.tail:
         parts.append(el.tail)
 
 
