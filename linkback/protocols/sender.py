@@ -95,9 +95,11 @@ class Plan:
     def removed(self) -> list[str]:
         """Targets notified before that our page no longer links to."""
         current = set(self.links)
+        # A failed retraction is tried again on the next run; other targets once only.
         return [
             t for t, row in self.previous.items()
-            if t not in current and (row["linked"] or row["outcome"] == "failed")
+            if t not in current
+            and (row["linked"] or (row["outcome"] == "failed" and row["protocol"] == "webmention"))
         ]
 
     @property
