@@ -163,3 +163,44 @@ def test_removed_source_link_becomes_gone(tmp_path: Path) -> None:
         assert statuses["a"] == "gone"
         sender_store.close()
     middleware.close()
+
+
+def test_approved_mention_with_changed_content_returns_to_held(tmp_path: Path) -> None:
+    """On a site that holds for moderation, an approved author cannot swap content in unseen."""
+    pages: dict[str, str] = {}
+
+    @Request.application
+    def source_site(request: Request) -> Response:
+        return Response(pages.get(request.path, ""), content_type="text/html")
+
+    @Request.application
+    def target_site(request: Request) -> Response:
+        return Response("<p>target</p>", content_type="text/html")
+
+    middleware = LinkbackMiddleware(target_site, database=str(tmp_path / "t.db"), sites=["127.0.0.1"],
+                                    crawl=False, allow_private_networks=True)
+    store = middleware.store
+    store.add_site("127.0.0.1", moderation="hold")
+    crawler = Crawler(middleware.database, threads=1, delay=0, allow_private_networks=True, fetch_authors=False)
+    with serve(source_site) as source_url, serve(middleware) as target_url:
+        target = target_url + "/post"
+        pages["/reply"] = '<article><h1>Kind words</h1><p>Nice <a href="%s">post</a>.</p></article>' % target
+
+        def mention() -> None:
+            with store.write() as conn:  # the previous check was long ago
+                conn.execute("UPDATE fetches SET fetched_at = '2000-01-01T00:00:00Z'")
+            [result] = send_linkbacks(source_url + "/reply", html=pages["/reply"], allow_private_networks=True,
+                                      host_delay=0)
+            assert result.outcome == "sent"
+            crawler.run_once()
+
+        mention()
+        [row] = store.linkbacks()
+        assert row["status"] == "held"
+        store.approve_linkbacks([row["id"]])
+        mention()  # unchanged content: stays published
+        assert store.linkback(row["id"])["status"] == "verified"
+        pages["/reply"] = pages["/reply"].replace("Kind words", "Buy pills").replace("Nice", "Cheap pills")
+        mention()
+        assert store.linkback(row["id"])["status"] == "held"
+    middleware.close()

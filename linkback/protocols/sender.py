@@ -49,6 +49,8 @@ MAX_ANSWER_BYTES = 32 * 1024
 MAX_LINKS = 200
 #: Length of the Trackback excerpt sent.
 EXCERPT_LENGTH = 250
+#: Longest endpoint or status URL kept from a remote server.
+MAX_STORED_URL = 2048
 #: Pingback's "already registered" fault: the receiver has the ping, which is success.
 ALREADY_REGISTERED = 0x0030
 
@@ -341,6 +343,11 @@ def read_pingback_answer(body: bytes) -> tuple[bool, str]:
     return False, "not a pingback answer: %r" % (value,)
 
 
+def _cap(url: str | None) -> str | None:
+    """A URL a remote server chose, cut to a length the database keeps."""
+    return url[:MAX_STORED_URL] if url else None
+
+
 def _snippet(content: bytes) -> str:
     return " ".join(content[:200].decode("utf-8", "replace").split())
 
@@ -384,8 +391,8 @@ def send_planned(
             store.record_send(
                 plan.source, target,
                 outcome=previous["outcome"] if result.outcome == "removed" and previous else result.outcome,
-                protocol=result.protocol, endpoint=result.endpoint, http_status=result.status,
-                detail=result.detail[:500] or None, location=result.location,
+                protocol=result.protocol, endpoint=_cap(result.endpoint), http_status=result.status,
+                detail=result.detail[:500] or None, location=_cap(result.location),
                 content_hash=plan.content_hash, linked=result.linked,
             )
         logger.info("linkback send %s → %s: %s %s", plan.source, target, result.outcome, result.detail)
