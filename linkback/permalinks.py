@@ -146,10 +146,14 @@ def is_listing(tree: Any, entry: Any | None) -> bool:
     """
     if entry is None:
         return False
-    if _entry_strength(entry) == 0:
+    strength = _entry_strength(entry)
+    if strength == 0:
         return True  # an implicit entry is found only among repeated siblings
     count = 0
-    for el in _ENTRIES(tree):
+    candidates = _ENTRIES(tree) if strength == 2 else [
+        el for el in tree.iter(entry.tag) if _entry_strength(el) >= 1
+    ]
+    for el in candidates:
         # Entries nested in other entries still count: libxml2 does not close an <article>
         # whose inner <div> was left open, so broken themes nest every post in the previous.
         if _is_comment(el) or any(_is_comment(p) for p in dom.ancestors(el)):
