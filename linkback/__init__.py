@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import ConfigError, FetchError, LinkbackError, StoreError, UnsafeURLError
 from .middleware import LinkbackMiddleware
+from .render import render, render_discussions, stylesheet
 from .store import Store
 
 __version__ = "0.1.0"
@@ -21,4 +22,7 @@ __all__ = [
     "StoreError",
     "UnsafeURLError",
     "__version__",
+    "render",
+    "render_discussions",
+    "stylesheet",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import threading
 import time
 from importlib import resources
@@ -32,6 +33,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import counting, urls
+from .errors import LinkbackError
 from .render import block_html
 
 if TYPE_CHECKING:
@@ -167,7 +169,11 @@ class DisplayAPI:
         elif self.middleware.options.sites and self._site_of_url(normalized) is None:
             response = self._json({"error": "not a page of this site"}, 404)
         else:
-            body = renderer.cached(("api", normalized), lambda: self._listing_body(normalized))
+            try:
+                body = renderer.cached(("api", normalized), lambda: self._listing_body(normalized))
+            except (LinkbackError, sqlite3.Error) as e:
+                logger.warning("linkback: cannot read linkbacks: %s", e)
+                return self._cors(self._json({"error": "linkbacks are unavailable"}, 503), origin, "GET")
             response = Response(body, content_type="application/json; charset=utf-8")
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.cache_control.public = True

@@ -85,6 +85,14 @@ _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
 )
 _REL = re.compile(r"^[a-z]+(?: [a-z]+)*$")
+# An http(s) URL already in the form normalize_url gives (lower-case ASCII host, no
+# credentials, only unreserved, sub-delim and percent-escaped characters): safe in an
+# attribute as it is, which spares most entries the full parse.
+_PLAIN_URL = re.compile(
+    r"https?://[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?"
+    r"(?:/[A-Za-z0-9\-._~!$&()*+,;=:@%/]*)?(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*)?"
+    r"(?:#[A-Za-z0-9\-._~!$&()*+,;=:@%/?]*)?\Z"
+)
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -277,6 +285,8 @@ def safe_url(value: Any) -> str | None:
     """
     if not isinstance(value, str) or not value or len(value) > MAX_URL:
         return None
+    if _PLAIN_URL.match(value):
+        return value
     if _INVISIBLE.search(value) or _SPACE.search(value.strip()):
         return None
     base, _, fragment = value.strip().partition("#")
@@ -546,7 +556,7 @@ class Renderer:
         self._lock = threading.Lock()
         self._generation = 0
         self._local = threading.local()
-        self._site_options: dict[str, dict[str, Any]] | None = None
+        self._site_options: tuple[int, dict[str, dict[str, Any]]] | None = None
 
     @property
     def store(self) -> Store:
@@ -599,9 +609,15 @@ class Renderer:
         """Defaults, then the page's site's stored options, then ``overrides``."""
         site_options: Mapping[str, Any] = {}
         if url is not None:
-            table = self._site_options
-            if table is None:
-                table = self._site_options = self.store.display_settings()
+            generation = self._generation
+            cached = self._site_options
+            if cached is not None and cached[0] == generation:
+                table = cached[1]
+            else:
+                table = self.store.display_settings()
+                with self._lock:
+                    if self._generation == generation:  # as in _cached: no stale table
+                        self._site_options = (generation, table)
             host = urls.host_of(url)
             for site, stored in table.items():
                 if stored and (host == site or host.endswith("." + site)):

@@ -311,3 +311,16 @@ def test_beacon_preflight(client: Client) -> None:
     response = client.options("/.linkback/beacon", headers={"Origin": "https://example.com"})
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+
+
+def test_api_unreadable_database_is_503(tmp_path: Any) -> None:
+    path = tmp_path / "broken.db"
+    path.write_bytes(b"not a database at all" * 200)
+    app = LinkbackMiddleware(html_app, str(path), sites=["example.com"], crawl=False)
+    try:
+        response = Client(app).get(API, query_string={"url": PAGE})
+        assert response.status_code == 503
+        assert response.get_json() == {"error": "linkbacks are unavailable"}
+        assert app.render(PAGE) == ""  # and the template helper shows nothing
+    finally:
+        app.close()

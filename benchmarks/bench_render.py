@@ -1,0 +1,90 @@
+"""Render figures: the linkbacks block cached and uncached, 10,000 linkbacks, 200 on the page.
+
+Targets: cached ≤ 50 µs per call, uncached ≤ 2 ms. Measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+from linkback.render import Renderer
+from linkback.store import KINDS, Store, isotime, utcnow
+
+PAGE = "https://example.com/posts/popular"
+TOTAL = 10_000
+ON_PAGE = 200
+
+
+def populate(store: Store) -> None:
+    now = utcnow()
+    store.ensure_sites(["example.com"])
+    blurb = ("A few words before the link, then the words that link here, and a sentence or two "
+             "after it so the blurb has a realistic length for the block.")
+    start = blurb.index("the words that link here")
+    for i in range(TOTAL):
+        on_page = i < ON_PAGE
+        seen = isotime(now - dt.timedelta(hours=i))
+        store.add_linkback(
+            "https://site%d.example/post/%d" % (i % 997, i),
+            PAGE if on_page else "https://example.com/posts/p%d" % (i % 980),
+            status="verified" if on_page or i % 3 else "pending",
+            kind=KINDS[i % 4] if on_page else "referrer",
+            title="Entry number %d about something <interesting>" % i,
+            site_name="Site %d" % (i % 997), author_name="Author %d" % i,
+            published=seen, blurb=blurb, blurb_start=start, blurb_end=start + 24,
+            visitors=float(i % 50), value=float(i % 60), hits=i % 70,
+            first_seen=seen, last_seen=seen,
+        )
+
+
+def per_call(fn: Callable[[], object], calls: int, repeats: int = 5) -> float:
+    """Median seconds per call over ``repeats`` runs of ``calls`` calls."""
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        runs.append((time.perf_counter() - start) / calls)
+    return statistics.median(runs)
+
+
+def run() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.db")
+        store = Store(path)
+        populate(store)
+        renderer = Renderer(store, stylesheet_href="/.linkback/linkbacks.css")
+        assert renderer.render(PAGE).count("<li ") == 20
+
+        def uncached(**options: object) -> Callable[[], object]:
+            def call() -> object:
+                renderer.clear()
+                return renderer.render(PAGE, **options)
+            return call
+
+        def listing_only() -> object:
+            return renderer.listing(PAGE)
+
+        rows = [
+            ("cached render (default: 20 shown)", per_call(lambda: renderer.render(PAGE), 20_000), 50e-6),
+            ("uncached render (20 shown)", per_call(uncached(), 300), 2e-3),
+            ("uncached render (all 200 shown)", per_call(uncached(limit=200), 100), 2e-3),
+            ("query + entries only (20)", per_call(listing_only, 300), None),
+        ]
+        print("%d linkbacks in the database, %d verified on the page" % (TOTAL, ON_PAGE))
+        print("%-38s %12s %10s %8s" % ("", "per call", "target", "ratio"))
+        for name, seconds, target in rows:
+            print("%-38s %9.1f µs %7s %8s" % (
+                name, seconds * 1e6, "%d µs" % (target * 1e6) if target else "",
+                "%.2f" % (seconds / target) if target else "",
+            ))
+        store.close()
+
+
+if __name__ == "__main__":
+    run()
