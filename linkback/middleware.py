@@ -237,6 +237,37 @@ class LinkbackMiddleware:
         """Counters of this process: hits queued, stored, dropped and skipped by reason."""
         return self.writer.stats()
 
+    # --- display ------------------------------------------------------------------------------
+
+    @property
+    def renderer(self) -> Any:
+        """The :class:`~linkback.render.Renderer` of this middleware's database (cached blocks)."""
+        renderer = self.__dict__.get("_renderer")
+        if renderer is None:
+            from .render import Renderer
+
+            display = self.options.extra.get("display") or {}
+            renderer = self.__dict__["_renderer"] = Renderer(
+                lambda: self.store,
+                defaults=display,
+                drop_params=self.options.drop_params,
+                keep_params=self.options.keep_params,
+                stylesheet_href=self.prefix + "linkbacks.css",
+            )
+        return renderer
+
+    def render(self, target_url: str, **display_options: Any) -> Any:
+        """The linkbacks block of one of our pages, as ``Markup`` (see :func:`linkback.render`).
+
+        >>> middleware.render(request.url, limit=10)  # doctest: +SKIP
+        """
+        return self.renderer.render(target_url, **display_options)
+
+    def render_discussions(self, target_url: str, **display_options: Any) -> Any:
+        """Discussion badges of one of our pages (see :func:`linkback.render_discussions`)."""
+        return self.renderer.render_discussions(target_url, **display_options)
+
+
 
 def _close_at_exit(ref: Callable[[], LinkbackMiddleware | None]) -> None:
     middleware = ref()
