@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import urls
 from .config import Options
+from .errors import ConfigError
 from .filters import HitFilter
 from .store import Store
-from .writer import HitWriter
+from .writer import _INHERITED, HitWriter
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -47,8 +48,18 @@ class LinkbackMiddleware:
 
     def __init__(self, app: WSGIApplication, database: str = "linkback.db", **options: Any) -> None:
         self.app = app
+        if not isinstance(database, (str, os.PathLike)) or not os.fspath(database):
+            raise ConfigError("database: expected a file path, got %r" % (database,))
+        if os.fspath(database) == ":memory:":
+            # Each thread has its own connection, and each would see its own empty database.
+            raise ConfigError("database: ':memory:' cannot be shared by threads; give a file path")
         self.database = os.fspath(database)
         self.options = Options.from_kwargs(**options)
+        directory = os.path.dirname(os.path.abspath(self.database))
+        if not os.path.isdir(directory):
+            # Not an error: the site must keep serving. Hits are dropped (and counted) until
+            # the directory exists.
+            logger.warning("linkback: the directory of %s does not exist", self.database)
         if not self.options.sites:
             logger.warning(
                 "linkback: no sites configured; hits are counted for any Host header a client"
@@ -227,6 +238,8 @@ class LinkbackMiddleware:
     def _after_fork(self) -> None:
         self.writer.after_fork()
         self.crawler = None
+        if self._store is not None:
+            _INHERITED.append(self._store)  # never close a connection opened before fork()
         self._store = None
         self._started = False
         self._start_lock = threading.Lock()
@@ -266,7 +279,6 @@ class LinkbackMiddleware:
     def render_discussions(self, target_url: str, **display_options: Any) -> Any:
         """Discussion badges of one of our pages (see :func:`linkback.render_discussions`)."""
         return self.renderer.render_discussions(target_url, **display_options)
-
 
 
 def _close_at_exit(ref: Callable[[], LinkbackMiddleware | None]) -> None:
