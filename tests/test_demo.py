@@ -1,0 +1,85 @@
+"""The demo's scenario end to end, without the interactive server loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from linkback import Store
+from linkback.demo import backfill, create_login, simulate, start, verify
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    running = start(str(tmp_path / "demo"), port=0)
+    yield running
+    running.stop()
+
+
+def by_source(rows: list[dict], fragment: str) -> dict:
+    matches = [row for row in rows if fragment in row["source"] or fragment in row["permalink"]]
+    assert len(matches) == 1, [row["source"] for row in rows]
+    return matches[0]
+
+
+def test_scenario_shows_verified_linkbacks_with_permalinks(demo):
+    sent = simulate(demo)
+    assert sent == {"visitors": 54, "replayed": 400, "bot": 5, "spoofed": 3}
+    assert backfill(demo) > 0
+    verify(demo)
+
+    store = Store(demo.database)
+    rows = store.linkbacks()
+    alice, bob, news = demo.referrers.values()
+
+    # The visits came from Alice's front page; the linkback is keyed on the entry's permalink.
+    front = by_source(rows, alice)
+    assert front["permalink"] == alice + "/2026/11/who-links-here.html"
+    assert front["status"] == "verified"
+    assert front["title"] == "Who links here?"
+
+    single = by_source(rows, "/posts/backlinks-are-back.html")
+    assert single["status"] == "verified"
+    assert single["title"] == "Backlinks are back"
+
+    # The spoofed Referer's page does not link here.
+    spoofed = by_source(rows, "/posts/unrelated.html")
+    assert spoofed["status"] == "unverified"
+
+    # One client replaying the discussion's Referer 400 times gains nothing.
+    discussed = by_source(rows, news)
+    assert discussed["status"] == "verified"
+    assert discussed["fraud_pct"] > 50
+    assert discussed["recency_bias"] > 0  # the generated history grows towards today
+
+    # The bot's visits were not counted: Bob's post got exactly its nine readers today.
+    assert single["hits"] == 9
+
+    session = requests.Session()
+    session.trust_env = False  # loopback only: never through a proxy from the environment
+    page = session.get(demo.post("hello-linkback"), timeout=10).text
+    assert alice + "/2026/11/who-links-here.html" in page
+    assert "Who links here?" in page
+    assert "unrelated.html" not in page
+    assert "Gardening in November" not in page
+
+    page = session.get(demo.post("permalinks"), timeout=10).text
+    assert "Backlinks are back" in page
+
+
+def test_demo_login_opens_the_manager(demo):
+    create_login(demo)
+    session = requests.Session()
+    session.trust_env = False
+    login = session.get(demo.admin + "login", timeout=10)
+    assert login.status_code == 200
+    token = login.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    answer = session.post(
+        demo.admin + "login",
+        data={"name": demo.username, "password": demo.password, "csrf": token},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert "Log out" in answer.text or "Sign out" in answer.text
