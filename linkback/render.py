@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -264,11 +264,20 @@ def options_dict(options: DisplayOptions) -> dict[str, Any]:
 # --- cleaning ---------------------------------------------------------------------------------
 
 
+def _squeeze(text: str) -> str:
+    """Invisible characters removed and runs of white space made one space."""
+    # Most text is already clean; isprintable() is False for every control, format (bidi,
+    # zero-width) and separator character but the plain space, so it screens in C.
+    if text.isprintable() and "  " not in text:
+        return text
+    return _SPACE.sub(" ", _INVISIBLE.sub("", text))
+
+
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
     """Text from another site, fit to show: invisible characters gone, spaces collapsed, short."""
     if not isinstance(value, str) or not value:
         return ""
-    text = _SPACE.sub(" ", _INVISIBLE.sub("", value)).strip()
+    text = _squeeze(value).strip()
     if len(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"
     return text
@@ -299,7 +308,8 @@ def safe_url(value: Any) -> str | None:
 
 
 def _host_name(url: str) -> str:
-    host = urlsplit(url).hostname or ""
+    """The host of a URL :func:`safe_url` returned, for people: Unicode, without ``www.``."""
+    host = urls.host_of(url)
     if host.startswith("xn--") or ".xn--" in host:
         try:
             host = host.encode("ascii").decode("idna")
@@ -332,10 +342,7 @@ def _blurb(row: Mapping[str, Any], limit: int) -> tuple[str, str, str]:
     else:
         before, mark, after = blurb, "", ""
 
-    def squeeze(text: str) -> str:
-        return _SPACE.sub(" ", _INVISIBLE.sub("", text))
-
-    before, mark, after = squeeze(before).lstrip(), squeeze(mark), squeeze(after).rstrip()
+    before, mark, after = _squeeze(before).lstrip(), _squeeze(mark), _squeeze(after).rstrip()
     if not mark.strip():
         return clean_text(before + mark + after, limit), "", ""
     if len(mark) > limit // 2:
@@ -386,6 +393,12 @@ def entry(row: Mapping[str, Any], options: DisplayOptions) -> dict[str, Any]:
     return item
 
 
+def _esc(text: str) -> str:
+    """HTML-escape text from outside (as :func:`markupsafe.escape`, without making ``Markup``)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
+
 def _format_date(iso: str, options: DisplayOptions) -> str:
     date = dt.date.fromisoformat(iso)
     if options.date_format:
@@ -405,8 +418,8 @@ def _link(url: str | None, text: str, css: str, attrs: str) -> str:
     """A link when the URL is safe, else plain text; ``css`` and ``attrs`` are ours, not input."""
     if url is None:
         css = css.replace("u-url", "").strip().replace("  ", " ")
-        return '<span class="%s"%s>%s</span>' % (css, ' dir="auto"' if "dir=" in attrs else "", escape(text))
-    return '<a class="%s" href="%s"%s>%s</a>' % (css, escape(url), attrs, escape(text))
+        return '<span class="%s"%s>%s</span>' % (css, ' dir="auto"' if "dir=" in attrs else "", _esc(text))
+    return '<a class="%s" href="%s"%s>%s</a>' % (css, _esc(url), attrs, _esc(text))
 
 
 def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> str:
@@ -415,10 +428,10 @@ def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> 
     if options.show_images and item.get("favicon"):
         parts.append(
             '<img class="linkbacks__favicon" src="%s" alt="" width="16" height="16"'
-            ' loading="lazy" referrerpolicy="no-referrer">' % escape(item["favicon"])
+            ' loading="lazy" referrerpolicy="no-referrer">' % _esc(item["favicon"])
         )
     parts.append(_link(item["url"], item["title"], "linkbacks__title u-url p-name", attrs + ' dir="auto"'))
-    meta = ['<span class="linkbacks__site" dir="auto">%s</span>' % escape(item["site_name"])]
+    meta = ['<span class="linkbacks__site" dir="auto">%s</span>' % _esc(item["site_name"])]
     if options.show_author and item["author_name"]:
         meta.append(
             '<span class="linkbacks__author p-author h-card" dir="auto">%s</span>'
@@ -427,13 +440,13 @@ def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> 
     if options.show_date and item["published"]:
         meta.append(
             '<time class="linkbacks__date dt-published" datetime="%s">%s</time>'
-            % (item["published"], escape(_format_date(item["published"], options)))
+            % (item["published"], _esc(_format_date(item["published"], options)))
         )
     if options.show_visitors and item["visitors"]:
         n = item["visitors"]
         meta.append(
             '<span class="linkbacks__visitors">%s</span>'
-            % escape(options.label("visitor") if n == 1 else options.label("visitors", n))
+            % _esc(options.label("visitor") if n == 1 else options.label("visitors", n))
         )
     parts.append('<span class="linkbacks__meta">%s</span>' % '<span aria-hidden="true"> · </span>'.join(meta))
     if options.show_blurb and item["blurb"]:
@@ -441,10 +454,10 @@ def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> 
         if item["highlight"]:
             start, end = item["highlight"]
             blurb = '%s<mark class="linkbacks__mark">%s</mark>%s' % (
-                escape(text[:start]), escape(text[start:end]), escape(text[end:])
+                _esc(text[:start]), _esc(text[start:end]), _esc(text[end:])
             )
         else:
-            blurb = str(escape(text))
+            blurb = _esc(text)
         parts.append('<p class="linkbacks__blurb p-content" dir="auto">%s</p>' % blurb)
     parts.append("</li>")
     return "".join(parts)
@@ -453,17 +466,17 @@ def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> 
 def badge_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> str:
     """A discussion badge: "Discussed on Hacker News · 120 points · 45 comments"."""
     bits = ['<span class="linkbacks__badge-site">%s</span>'
-            % escape(options.label("discussed_on", site=item["site_name"]))]
+            % _esc(options.label("discussed_on", site=item["site_name"]))]
     for name in ("points", "comments"):
         n = item.get(name)
         if isinstance(n, int) and n >= 0:
             bits.append('<span class="linkbacks__badge-%s">%s</span>' % (
-                name, escape(options.label(name[:-1]) if n == 1 else options.label(name, n))
+                name, _esc(options.label(name[:-1]) if n == 1 else options.label(name, n))
             ))
     inner = '<span aria-hidden="true"> · </span>'.join(bits)
     if item["url"] is None:
         return '<span class="linkbacks__badge">%s</span>' % inner
-    return '<a class="linkbacks__badge" href="%s"%s>%s</a>' % (escape(item["url"]), attrs, inner)
+    return '<a class="linkbacks__badge" href="%s"%s>%s</a>' % (_esc(item["url"]), attrs, inner)
 
 
 def block_html(

@@ -166,3 +166,25 @@ def test_json_api_html_is_inert(db_path: str) -> None:
             assert not any(c in (item["author_url"] or "") for c in "\"'<> ")
     finally:
         app.close()
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=500, deadline=None)
+def test_safe_url_never_lets_anything_unsafe_through(value: str) -> None:
+    from linkback.render import safe_url
+
+    for candidate in (value, "https://a.example/" + value, "http://" + value):
+        result = safe_url(candidate)
+        if result is not None:
+            assert result.startswith(("http://", "https://"))
+            assert result.isascii()
+            assert not any(c in result for c in " \t\r\n\"'<>`\\")
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+@settings(max_examples=300, deadline=None)
+def test_beacon_parser_never_raises(body: bytes) -> None:
+    from linkback.display_api import _beacon_data
+
+    result = _beacon_data(body)
+    assert result is None or all(isinstance(part, str) for part in result)
