@@ -5,6 +5,7 @@ Everything runs on loopback with one command; Ctrl-C stops it.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import click
@@ -24,6 +25,8 @@ def demo(port: int, workdir: str, keep: bool) -> None:
 
     Example: linkback demo --port 8000
     """
+    # The servers' request lines would bury what the demo prints.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     click.echo("Starting the demo in %s/ (%s)." % (
         workdir, "reusing the last run's database" if keep else "fresh database; --keep reuses the last one"))
     running = start(workdir, port=port, keep=keep)
@@ -37,7 +40,7 @@ def demo(port: int, workdir: str, keep: bool) -> None:
         click.echo("Imported three weeks of history from a generated access log (%d hits)." % counted)
         summary = verify(running)
         click.echo("Crawled the referring pages: %s." % ", ".join(
-            "%s %s" % (v, k) for k, v in sorted(summary.items()) if isinstance(v, int)))
+            "%s %s" % (v, k) for k, v in sorted(summary.items()) if isinstance(v, int) and v))
         running.middleware.start()
         create_login(running)
         click.echo("")

@@ -67,22 +67,25 @@ class Demo:
 
 
 def _serve(app: Callable[..., Any], host: str, port: int) -> BaseWSGIServer:
-    try:
-        return make_server(host, port, app, threaded=True)
-    except OSError:
-        if port == 0:
-            raise
-        return make_server(host, 0, app, threaded=True)  # the wanted port is taken
+    """A threaded server on ``host:port``, or on a free port when that one is taken."""
+    if port and not _port_free(host, port):
+        port = 0
+    return make_server(host, port, app, threaded=True)
+
+
+def _port_free(host: str, port: int) -> bool:
+    # werkzeug exits the process when a port is taken; ask first.
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def loopback_available(host: str) -> bool:
     """True if this machine can bind ``host`` (Linux routes all of 127.0.0.0/8 to loopback)."""
-    try:
-        with socket.socket() as s:
-            s.bind((host, 0))
-    except OSError:
-        return False
-    return True
+    return _port_free(host, 0)
 
 
 def start(workdir: str, *, port: int = 8000, keep: bool = False) -> Demo:
