@@ -22,6 +22,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,12 +132,20 @@ class Auth:
     :param store: the database.
     :param signer: signs cookie values.
     :param clock: returns the time in seconds (tests pass their own).
+    :param verify: checks a password against a stored hash.
     """
 
-    def __init__(self, store: Store, signer: Signer, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer,
+        clock: Callable[[], float] = time.time,
+        verify: Callable[[str, str], bool] = check_password_hash,
+    ) -> None:
         self.store = store
         self.signer = signer
         self.clock = clock
+        self.verify = verify
 
     # logging in
 
@@ -155,7 +164,7 @@ class Auth:
             self._fail(user_key, address_key, now)
             return LoginResult(error="Wrong user name or password.")
         user = self.store.user_by_name(name)
-        good = check_password_hash(user["password_hash"] if user else _dummy_hash(), password)
+        good = self.verify(user["password_hash"] if user else _dummy_hash(), password)
         if user is None or not good:
             logger.warning("linkback admin: failed login for %r from %s", name, address)
             self._fail(user_key, address_key, now)
@@ -180,7 +189,7 @@ class Auth:
         address_key = "addr:" + (address or "-")[:64]
         if self.store.login_lock([user_key, address_key], now=now) > 0:
             return "Too many failed attempts. Try again later."
-        if not password or len(password) > MAX_PASSWORD or not check_password_hash(user["password_hash"], password):
+        if not password or len(password) > MAX_PASSWORD or not self.verify(user["password_hash"], password):
             self._fail(user_key, address_key, now)
             return "The current password is wrong."
         return None

@@ -147,11 +147,12 @@ def explain_recency(bias: float) -> str:
 def explain_fraud(hits: int, value: float, pct: float) -> str:
     """One plain sentence on what fraud compensation did to a linkback's hits."""
     sentence = (
-        "Fraud compensation kept a value of %s from %d raw hits (%s%% discarded). Each day,"
-        " visitors fall into %d bins by a keyed hash of their address and browser whose key"
+        "Fraud compensation kept a value of %s from %s raw hits (%s%% discarded). Each day,"
+        " visitors fall into %s bins by a keyed hash of their address and browser whose key"
         " changes daily; no bin may count more than %s times the median of the others, so one"
         " client replaying a link a thousand times counts like an ordinary visitor."
-        % (_number(round(value, 1)), hits, _number(pct), counting.BINS, _number(counting.CAP_FACTOR))
+        % (_number(round(value, 1)), f"{hits:,}", _number(pct), f"{counting.BINS:,}",
+           _number(counting.CAP_FACTOR))
     )
     if pct >= 50:
         sentence += " More than half of the hits looked like replays: treat this one with suspicion."

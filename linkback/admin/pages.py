@@ -155,9 +155,12 @@ class LinkbackPages:
         after, before = _cursor(args.get("after")), _cursor(args.get("before"))
         start = args.get("start", "0")
         start = int(start) if start.isdigit() and len(start) < 10 else 0
-        page = self.store.admin_linkbacks(
-            **filters, sort=sort, descending=descending, after=after, before=before, limit=PAGE_SIZE,
-        )
+        try:
+            page = self.store.admin_linkbacks(
+                **filters, sort=sort, descending=descending, after=after, before=before, limit=PAGE_SIZE,
+            )
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
         rows = page["rows"]
         # Keep every filter in the links; drop the paging ones, which each link sets anew.
         keep = {k: v for k, v in args.items() if k not in ("after", "before", "start") and v}
