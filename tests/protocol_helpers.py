@@ -26,7 +26,9 @@ def blog(pages: dict[str, str] | None = None) -> Callable[..., Any]:
         body = pages.get(request.path)
         if body is None:
             return Response("not found", status=404)
-        return Response("<html><body>%s</body></html>" % body, content_type="text/html; charset=utf-8")
+        return Response(
+            "<html><body>%s</body></html>" % body, content_type="text/html; charset=utf-8"
+        )
 
     return app
 
@@ -36,24 +38,48 @@ def receiving(tmp_path: Path, **options: Any) -> Iterator[tuple[LinkbackMiddlewa
     """A middleware (no crawler) around :func:`blog`, and a test client for it."""
     options.setdefault("sites", [SITE])
     options.setdefault("crawl", False)
-    middleware = LinkbackMiddleware(options.pop("app", None) or blog(), database=str(tmp_path / "lb.db"), **options)
+    middleware = LinkbackMiddleware(
+        options.pop("app", None) or blog(), database=str(tmp_path / "lb.db"), **options
+    )
     try:
         yield middleware, Client(middleware)
     finally:
         middleware.close()
 
 
-def webmention(client: Client, source: Any, target: Any, *, host: str = SITE, address: str = "192.0.2.1",
-               **kwargs: Any) -> TestResponse:
+def webmention(
+    client: Client,
+    source: Any,
+    target: Any,
+    *,
+    host: str = SITE,
+    address: str = "192.0.2.1",
+    **kwargs: Any,
+) -> TestResponse:
     data = {k: v for k, v in (("source", source), ("target", target)) if v is not None}
-    return client.post("/.linkback/webmention", data=data, headers={"Host": host},
-                       environ_base={"REMOTE_ADDR": address}, **kwargs)
+    return client.post(
+        "/.linkback/webmention",
+        data=data,
+        headers={"Host": host},
+        environ_base={"REMOTE_ADDR": address},
+        **kwargs,
+    )
 
 
-def xmlrpc(client: Client, body: bytes, *, host: str = SITE, address: str = "192.0.2.1",
-           content_type: str = "text/xml") -> TestResponse:
-    return client.post("/.linkback/xmlrpc", data=body, headers={"Host": host, "Content-Type": content_type},
-                       environ_base={"REMOTE_ADDR": address})
+def xmlrpc(
+    client: Client,
+    body: bytes,
+    *,
+    host: str = SITE,
+    address: str = "192.0.2.1",
+    content_type: str = "text/xml",
+) -> TestResponse:
+    return client.post(
+        "/.linkback/xmlrpc",
+        data=body,
+        headers={"Host": host, "Content-Type": content_type},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def ping(client: Client, source: Any, target: Any, **kwargs: Any) -> Any:
@@ -68,14 +94,28 @@ def ping(client: Client, source: Any, target: Any, **kwargs: Any) -> Any:
         return fault
 
 
-def trackback(client: Client, path: str, data: dict[str, str], *, host: str = SITE,
-              address: str = "192.0.2.1", **kwargs: Any) -> TestResponse:
+def trackback(
+    client: Client,
+    path: str,
+    data: dict[str, str],
+    *,
+    host: str = SITE,
+    address: str = "192.0.2.1",
+    **kwargs: Any,
+) -> TestResponse:
     kwargs.setdefault("base_url", "https://" + host)
-    return client.post("/.linkback/trackback" + path, data=data, headers={"Host": host},
-                       environ_base={"REMOTE_ADDR": address}, **kwargs)
+    return client.post(
+        "/.linkback/trackback" + path,
+        data=data,
+        headers={"Host": host},
+        environ_base={"REMOTE_ADDR": address},
+        **kwargs,
+    )
 
 
-def set_status(middleware: LinkbackMiddleware, linkback_id: int, status: str, *, checked: bool = False) -> None:
+def set_status(
+    middleware: LinkbackMiddleware, linkback_id: int, status: str, *, checked: bool = False
+) -> None:
     """Put a linkback in ``status`` as the crawler would (with a fetch just now, if ``checked``)."""
     from linkback.store import isotime, utcnow
 

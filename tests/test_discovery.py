@@ -27,7 +27,9 @@ def rocks_tests(corpus: Path) -> list[dict[str, Any]]:
     return data["discovery_tests"]
 
 
-def rocks_app(tests: list[dict[str, Any]], base: list[str], keys: dict[str, str]) -> Callable[..., Any]:
+def rocks_app(
+    tests: list[dict[str, Any]], base: list[str], keys: dict[str, str]
+) -> Callable[..., Any]:
     """Serve every discovery test at /test/N with its headers and page, rebased to ``base[0]``.
 
     Test 23's redirect chain uses one-time keys: each URL of the chain answers once.
@@ -53,7 +55,9 @@ def rocks_app(tests: list[dict[str, Any]], base: list[str], keys: dict[str, str]
         if test is None:
             return Response("not found", status=404)
         headers = [(name, rebase(value)) for name, value in test["response_headers"]]
-        return Response(rebase(test["html"]), headers=headers, content_type="text/html; charset=utf-8")
+        return Response(
+            rebase(test["html"]), headers=headers, content_type="text/html; charset=utf-8"
+        )
 
     app.seen = seen  # type: ignore[attr-defined]
     return app
@@ -103,7 +107,13 @@ def raw_response(path: Path) -> tuple[int, list[tuple[str, str]], bytes]:
     headers = []
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+        if name.lower() not in (
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "date",
+            "server",
+        ):
             headers.append((name.strip(), value.strip()))
     return status, headers, body
 
@@ -123,6 +133,7 @@ def test_mention_client_php_discovery_from_loopback(corpus: Path) -> None:
 
     sender = Sender(allow_private_networks=True, host_delay=0)
     with serve(app) as url:
+
         def local(value: str) -> str:
             return value.replace("http://target.example.com", url)
 
@@ -148,24 +159,61 @@ def test_mention_client_php_inline_headers(corpus: Path) -> None:
 @pytest.mark.parametrize(
     ("headers", "html", "expected"),
     [
-        pytest.param({}, '<a rel="webmention" href="">me</a>', "https://a.example/post?x=1",
-                     id="empty href is the page itself"),
-        pytest.param({}, '<link rel="webmention"><a rel="webmention" href="/wm">x</a>',
-                     "https://a.example/wm", id="link without href skipped"),
-        pytest.param({}, '<!-- <link rel="webmention" href="/bad"> --><a rel="webmention" href="/good">',
-                     "https://a.example/good", id="commented endpoint ignored"),
-        pytest.param({}, "<p>&lt;a rel=&quot;webmention&quot; href=&quot;/bad&quot;&gt;</p>", None,
-                     id="escaped html is text"),
+        pytest.param(
+            {},
+            '<a rel="webmention" href="">me</a>',
+            "https://a.example/post?x=1",
+            id="empty href is the page itself",
+        ),
+        pytest.param(
+            {},
+            '<link rel="webmention"><a rel="webmention" href="/wm">x</a>',
+            "https://a.example/wm",
+            id="link without href skipped",
+        ),
+        pytest.param(
+            {},
+            '<!-- <link rel="webmention" href="/bad"> --><a rel="webmention" href="/good">',
+            "https://a.example/good",
+            id="commented endpoint ignored",
+        ),
+        pytest.param(
+            {},
+            "<p>&lt;a rel=&quot;webmention&quot; href=&quot;/bad&quot;&gt;</p>",
+            None,
+            id="escaped html is text",
+        ),
         pytest.param({}, '<a rel="not-webmention" href="/bad">', None, id="rel must match a token"),
-        pytest.param({}, '<a rel="nofollow WebMention" href="/wm?q=1&amp;r=2">',
-                     "https://a.example/wm?q=1&r=2", id="rel list, case, query kept"),
-        pytest.param({"Link": '<https://e.example/x>; rel="other webmention"'}, '<a rel="webmention" href="/no">',
-                     "https://e.example/x", id="header wins over html"),
-        pytest.param({"Link": '</a;b,c>; rel=webmention'}, "", "https://a.example/a;b,c",
-                     id="separators inside brackets"),
-        pytest.param({}, '<a rel="webmention" href="javascript:alert(1)">', None, id="non-http endpoint refused"),
-        pytest.param({}, '<link rel="http://webmention.org/" href="/legacy">', "https://a.example/legacy",
-                     id="legacy rel"),
+        pytest.param(
+            {},
+            '<a rel="nofollow WebMention" href="/wm?q=1&amp;r=2">',
+            "https://a.example/wm?q=1&r=2",
+            id="rel list, case, query kept",
+        ),
+        pytest.param(
+            {"Link": '<https://e.example/x>; rel="other webmention"'},
+            '<a rel="webmention" href="/no">',
+            "https://e.example/x",
+            id="header wins over html",
+        ),
+        pytest.param(
+            {"Link": "</a;b,c>; rel=webmention"},
+            "",
+            "https://a.example/a;b,c",
+            id="separators inside brackets",
+        ),
+        pytest.param(
+            {},
+            '<a rel="webmention" href="javascript:alert(1)">',
+            None,
+            id="non-http endpoint refused",
+        ),
+        pytest.param(
+            {},
+            '<link rel="http://webmention.org/" href="/legacy">',
+            "https://a.example/legacy",
+            id="legacy rel",
+        ),
     ],
 )
 def test_webmention_rules(headers: dict[str, str], html: str, expected: str | None) -> None:
@@ -192,7 +240,10 @@ def test_pingback_and_trackback_discovery() -> None:
     # A single hand-written block that is not well-formed XML still gives its ping URL.
     broken = '<rdf:RDF><rdf:Description dc:title="A & B" trackback:ping="https://a.example/tb/1" /></rdf:RDF>'
     assert discover("https://a.example/1", {}, broken).trackback == "https://a.example/tb/1"
-    assert discover("https://a.example/1", {"X-Pingback": "https://p.example/rpc"}, "").pingback == "https://p.example/rpc"
+    assert (
+        discover("https://a.example/1", {"X-Pingback": "https://p.example/rpc"}, "").pingback
+        == "https://p.example/rpc"
+    )
     assert Endpoints().preferred() is None
 
 
@@ -200,7 +251,9 @@ def test_our_own_tags_are_discovered() -> None:
     from linkback.protocols import protocol_tags
 
     page = "https://example.com/blog/a--b"
-    html = "<html><head>%s</head><body></body></html>" % protocol_tags(page, title="Dash -- and <tags> & \"quotes\"")
+    html = "<html><head>%s</head><body></body></html>" % protocol_tags(
+        page, title='Dash -- and <tags> & "quotes"'
+    )
     found = discover(page, {}, html)
     assert found.webmention == "https://example.com/.linkback/webmention"
     assert found.pingback == "https://example.com/.linkback/xmlrpc"
@@ -215,8 +268,13 @@ def test_link_header_parser_never_fails(value: str) -> None:
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
 
 
-@given(st.lists(st.tuples(st.sampled_from(["Link", "LINK", "X-Pingback", "Other"]), st.text(max_size=80)), max_size=5),
-       st.text(max_size=500))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["Link", "LINK", "X-Pingback", "Other"]), st.text(max_size=80)),
+        max_size=5,
+    ),
+    st.text(max_size=500),
+)
 def test_discover_never_fails(headers: list[tuple[str, str]], html: str) -> None:
     found = discover("https://a.example/p", headers, html)
     for endpoint in (found.webmention, found.pingback, found.trackback):

@@ -47,7 +47,9 @@ def test_ping_registered_then_already_registered(tmp_path: Path) -> None:
     [
         pytest.param("not a url", POST, 0x0010, id="source not a URL"),
         pytest.param("http://192.168.1.1/x", POST, 0x0010, id="private source"),
-        pytest.param(SOURCE, "https://example.com/nothing-here", 0x0020, id="target does not exist"),
+        pytest.param(
+            SOURCE, "https://example.com/nothing-here", 0x0020, id="target does not exist"
+        ),
         pytest.param(SOURCE, "https://other.example/post", 0x0021, id="target on another site"),
         pytest.param(SOURCE, "gopher://example.com/post", 0x0021, id="target not http"),
         pytest.param(POST, POST, 0, id="source is target"),
@@ -111,19 +113,51 @@ def test_get_pingbacks(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        pytest.param(dump_call("system.multicall", [[{"methodName": "pingback.ping", "params": [SOURCE, POST]}] * 50]),
-                     xmlrpc.METHOD_NOT_FOUND, id="system.multicall"),
-        pytest.param(dump_call("system.listMethods", []), xmlrpc.METHOD_NOT_FOUND, id="introspection"),
-        pytest.param(dump_call("wp.getUsersBlogs", ["admin", "password"]), xmlrpc.METHOD_NOT_FOUND, id="wordpress api"),
-        pytest.param(dump_call("pingback.ping", [SOURCE]), xmlrpc.INVALID_PARAMS, id="one parameter"),
-        pytest.param(dump_call("pingback.ping", [SOURCE, POST, "x"]), xmlrpc.INVALID_PARAMS, id="three parameters"),
+        pytest.param(
+            dump_call(
+                "system.multicall",
+                [[{"methodName": "pingback.ping", "params": [SOURCE, POST]}] * 50],
+            ),
+            xmlrpc.METHOD_NOT_FOUND,
+            id="system.multicall",
+        ),
+        pytest.param(
+            dump_call("system.listMethods", []), xmlrpc.METHOD_NOT_FOUND, id="introspection"
+        ),
+        pytest.param(
+            dump_call("wp.getUsersBlogs", ["admin", "password"]),
+            xmlrpc.METHOD_NOT_FOUND,
+            id="wordpress api",
+        ),
+        pytest.param(
+            dump_call("pingback.ping", [SOURCE]), xmlrpc.INVALID_PARAMS, id="one parameter"
+        ),
+        pytest.param(
+            dump_call("pingback.ping", [SOURCE, POST, "x"]),
+            xmlrpc.INVALID_PARAMS,
+            id="three parameters",
+        ),
         pytest.param(dump_call("pingback.ping", [1, 2]), xmlrpc.INVALID_PARAMS, id="integers"),
-        pytest.param(dump_call("pingback.ping", [{"a": SOURCE}, [POST]]), xmlrpc.INVALID_PARAMS, id="struct and array"),
-        pytest.param(dump_call("pingback.ping", [SOURCE.encode(), POST.encode()]), xmlrpc.INVALID_PARAMS, id="base64"),
+        pytest.param(
+            dump_call("pingback.ping", [{"a": SOURCE}, [POST]]),
+            xmlrpc.INVALID_PARAMS,
+            id="struct and array",
+        ),
+        pytest.param(
+            dump_call("pingback.ping", [SOURCE.encode(), POST.encode()]),
+            xmlrpc.INVALID_PARAMS,
+            id="base64",
+        ),
         pytest.param(b"<methodResponse/>", xmlrpc.INVALID_XMLRPC, id="not a call"),
-        pytest.param(b"<methodCall><params/></methodCall>", xmlrpc.INVALID_XMLRPC, id="no method name"),
-        pytest.param(b"<methodCall><methodName>pingback.ping</methodName><params><param><value><int>x</int>"
-                     b"</value></param></params></methodCall>", xmlrpc.INVALID_XMLRPC, id="bad int"),
+        pytest.param(
+            b"<methodCall><params/></methodCall>", xmlrpc.INVALID_XMLRPC, id="no method name"
+        ),
+        pytest.param(
+            b"<methodCall><methodName>pingback.ping</methodName><params><param><value><int>x</int>"
+            b"</value></param></params></methodCall>",
+            xmlrpc.INVALID_XMLRPC,
+            id="bad int",
+        ),
         pytest.param(b"<methodCall><methodName>pingback.ping", xmlrpc.PARSE_ERROR, id="truncated"),
         pytest.param(b"", xmlrpc.PARSE_ERROR, id="empty"),
         pytest.param(b"source=a&target=b", xmlrpc.PARSE_ERROR, id="form body"),
@@ -147,16 +181,24 @@ def test_only_post(tmp_path: Path) -> None:
 
 
 def test_untyped_value_is_a_string() -> None:
-    body = (b"<?xml version='1.0'?><methodCall><methodName>pingback.ping</methodName><params>"
-            b"<param><value>https://a.example/</value></param>"
-            b"<param><value><string>https://b.example/</string></value></param></params></methodCall>")
+    body = (
+        b"<?xml version='1.0'?><methodCall><methodName>pingback.ping</methodName><params>"
+        b"<param><value>https://a.example/</value></param>"
+        b"<param><value><string>https://b.example/</string></value></param></params></methodCall>"
+    )
     assert parse_call(body) == ("pingback.ping", ["https://a.example/", "https://b.example/"])
 
 
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**31), 2**31 - 1) | st.text(max_size=20)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.binary(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**31), 2**31 - 1)
+    | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 

@@ -22,14 +22,25 @@ def answer(response) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
 
 def test_ping_accepted_claims_kept_not_shown(tmp_path: Path) -> None:
     with receiving(tmp_path) as (middleware, client):
-        response = trackback(client, "/post", {
-            "url": SOURCE, "title": "<script>alert(1)</script>My &amp; reply " + "x" * 500,
-            "excerpt": "<p>Some  text</p>", "blog_name": "MT blog",
-        })
+        response = trackback(
+            client,
+            "/post",
+            {
+                "url": SOURCE,
+                "title": "<script>alert(1)</script>My &amp; reply " + "x" * 500,
+                "excerpt": "<p>Some  text</p>",
+                "blog_name": "MT blog",
+            },
+        )
         assert response.status_code == 200
         assert answer(response) == ("0", None)
         [row] = middleware.store.linkbacks()
-        assert (row["kind"], row["status"], row["source"], row["target"]) == ("trackback", "pending", SOURCE, POST)
+        assert (row["kind"], row["status"], row["source"], row["target"]) == (
+            "trackback",
+            "pending",
+            SOURCE,
+            POST,
+        )
         assert row["title"] is None and row["blurb"] is None  # the crawl result is what is shown
         [note] = middleware.store.notifications(row["id"])
         assert note["excerpt"] == "Some text"
@@ -54,7 +65,9 @@ def test_ping_url_matches_the_tags_helper(tmp_path: Path) -> None:
         pytest.param("/post", {"title": "x"}, "url is missing", id="title only"),
         pytest.param("/post", {"url": "javascript:alert(1)"}, "source must be", id="bad url"),
         pytest.param("/missing", {"url": SOURCE}, "does not exist", id="no such page"),
-        pytest.param("/post", {"url": "https://example.com/post"}, "different pages", id="ping from itself"),
+        pytest.param(
+            "/post", {"url": "https://example.com/post"}, "different pages", id="ping from itself"
+        ),
         pytest.param("/post", {"url": "https://spam.example/x"}, "not accepted", id="blacklisted"),
     ],
 )
@@ -77,8 +90,13 @@ def test_get_is_refused_with_an_error_document(tmp_path: Path) -> None:
 def test_charset_parameter_is_honoured(tmp_path: Path) -> None:
     with receiving(tmp_path) as (middleware, client):
         body = "url=%s&title=Caf%%E9&blog_name=%%E9t%%E9" % SOURCE
-        response = client.post("/.linkback/trackback/post", data=body, headers={"Host": SITE}, base_url="https://example.com",
-                               content_type="application/x-www-form-urlencoded; charset=iso-8859-1")
+        response = client.post(
+            "/.linkback/trackback/post",
+            data=body,
+            headers={"Host": SITE},
+            base_url="https://example.com",
+            content_type="application/x-www-form-urlencoded; charset=iso-8859-1",
+        )
         assert answer(response)[0] == "0"
         [row] = middleware.store.linkbacks()
         [note] = middleware.store.notifications(row["id"])

@@ -20,20 +20,35 @@ def test_accepted_with_status_page(tmp_path: Path) -> None:
         assert location.startswith("http://example.com/.linkback/webmention/status/")
         assert location in response.get_data(as_text=True)
         [row] = middleware.store.linkbacks()
-        assert (row["source"], row["target"], row["kind"], row["status"]) == (SOURCE, POST, "webmention", "pending")
+        assert (row["source"], row["target"], row["kind"], row["status"]) == (
+            SOURCE,
+            POST,
+            "webmention",
+            "pending",
+        )
         [job] = middleware.store.due_jobs()
         assert job["linkback_id"] == row["id"]
 
         status = client.get(location.split(SITE, 1)[1], headers={"Host": SITE})
         assert status.status_code == 200 and status.mimetype == "application/json"
         assert json.loads(status.get_data())["status"] == "pending"
-        for stored, public in [("verified", "verified"), ("held", "verified"), ("unverified", "rejected"),
-                               ("gone", "rejected"), ("pending", "pending")]:
+        for stored, public in [
+            ("verified", "verified"),
+            ("held", "verified"),
+            ("unverified", "rejected"),
+            ("gone", "rejected"),
+            ("pending", "pending"),
+        ]:
             set_status(middleware, row["id"], stored)
-            body = json.loads(client.get(location.split(SITE, 1)[1], headers={"Host": SITE}).get_data())
+            body = json.loads(
+                client.get(location.split(SITE, 1)[1], headers={"Host": SITE}).get_data()
+            )
             assert body["status"] == public, stored
             assert body["source"] == SOURCE and body["target"] == POST
-        assert client.get("/.linkback/webmention/status/nope", headers={"Host": SITE}).status_code == 404
+        assert (
+            client.get("/.linkback/webmention/status/nope", headers={"Host": SITE}).status_code
+            == 404
+        )
 
 
 @pytest.mark.parametrize(
@@ -45,19 +60,36 @@ def test_accepted_with_status_page(tmp_path: Path) -> None:
         pytest.param("javascript:alert(1)", POST, "source must be", id="javascript source"),
         pytest.param(SOURCE, "mailto:me@example.com", "target must be", id="mailto target"),
         pytest.param(POST, POST, "different pages", id="source is target"),
-        pytest.param(POST + "?utm_source=x", POST, "different pages", id="source is target after normalising"),
-        pytest.param(SOURCE, "https://elsewhere.example/post", "not a page of this site", id="foreign target"),
+        pytest.param(
+            POST + "?utm_source=x", POST, "different pages", id="source is target after normalising"
+        ),
+        pytest.param(
+            SOURCE, "https://elsewhere.example/post", "not a page of this site", id="foreign target"
+        ),
         pytest.param(SOURCE, "https://example.com/missing", "does not exist", id="target is 404"),
         pytest.param("http://127.0.0.1/x", POST, "public address", id="loopback source"),
         pytest.param("http://[::1]/x", POST, "public address", id="ipv6 loopback source"),
         pytest.param("http://10.1.2.3/x", POST, "public address", id="private source"),
-        pytest.param("https://" + "a" * 2100 + ".example/", POST, "source must be", id="source too long"),
-        pytest.param("jwoijgoisdjlskjegisvjowuehjtkx", POST, "source must be", id="webmention.rocks 2.1"),
-        pytest.param(SOURCE, "owiejduvyeiwljjjcjmvbpsouehgd", "target must be", id="webmention.rocks 2.2"),
-        pytest.param("sjuhvhwieuhtiwudcjvhuh", "owiejduvyeiwljjjcjmvbpsouehgd", "must be", id="webmention.rocks 2.3"),
+        pytest.param(
+            "https://" + "a" * 2100 + ".example/", POST, "source must be", id="source too long"
+        ),
+        pytest.param(
+            "jwoijgoisdjlskjegisvjowuehjtkx", POST, "source must be", id="webmention.rocks 2.1"
+        ),
+        pytest.param(
+            SOURCE, "owiejduvyeiwljjjcjmvbpsouehgd", "target must be", id="webmention.rocks 2.2"
+        ),
+        pytest.param(
+            "sjuhvhwieuhtiwudcjvhuh",
+            "owiejduvyeiwljjjcjmvbpsouehgd",
+            "must be",
+            id="webmention.rocks 2.3",
+        ),
     ],
 )
-def test_invalid_requests_get_400(tmp_path: Path, source: str | None, target: str | None, reason: str) -> None:
+def test_invalid_requests_get_400(
+    tmp_path: Path, source: str | None, target: str | None, reason: str
+) -> None:
     with receiving(tmp_path) as (middleware, client):
         response = webmention(client, source, target)
         assert response.status_code == 400
@@ -79,18 +111,30 @@ def test_webmention_rocks_receiver_test_2(tmp_path: Path, corpus: Path) -> None:
 
 def test_form_rules(tmp_path: Path) -> None:
     with receiving(tmp_path) as (middleware, client):
-        twice = client.post("/.linkback/webmention", data="source=%s&source=%s&target=%s" % (SOURCE, SOURCE, POST),
-                            content_type="application/x-www-form-urlencoded", headers={"Host": SITE})
+        twice = client.post(
+            "/.linkback/webmention",
+            data="source=%s&source=%s&target=%s" % (SOURCE, SOURCE, POST),
+            content_type="application/x-www-form-urlencoded",
+            headers={"Host": SITE},
+        )
         assert twice.status_code == 400 and "only once" in twice.get_data(as_text=True)
-        as_json = client.post("/.linkback/webmention", json={"source": SOURCE, "target": POST}, headers={"Host": SITE})
-        assert as_json.status_code == 400 and "x-www-form-urlencoded" in as_json.get_data(as_text=True)
-        in_query = client.post("/.linkback/webmention?source=%s&target=%s" % (SOURCE, POST), headers={"Host": SITE})
+        as_json = client.post(
+            "/.linkback/webmention", json={"source": SOURCE, "target": POST}, headers={"Host": SITE}
+        )
+        assert as_json.status_code == 400 and "x-www-form-urlencoded" in as_json.get_data(
+            as_text=True
+        )
+        in_query = client.post(
+            "/.linkback/webmention?source=%s&target=%s" % (SOURCE, POST), headers={"Host": SITE}
+        )
         assert in_query.status_code == 400
         got = client.get("/.linkback/webmention", headers={"Host": SITE})
         assert got.status_code == 405 and got.headers["Allow"] == "POST"
         extra = client.post(
-            "/.linkback/webmention", data={"source": SOURCE, "target": POST, "vouch": "https://v.example/"},
-            headers={"Host": SITE})
+            "/.linkback/webmention",
+            data={"source": SOURCE, "target": POST, "vouch": "https://v.example/"},
+            headers={"Host": SITE},
+        )
         assert extra.status_code == 201  # unknown parameters (Vouch) are ignored
         assert len(middleware.store.linkbacks()) == 1
 
@@ -154,8 +198,14 @@ def test_database_blacklist(tmp_path: Path) -> None:
 
 def test_targets_without_configured_sites(tmp_path: Path) -> None:
     with receiving(tmp_path, sites=[]) as (middleware, client):
-        assert webmention(client, SOURCE, "https://example.com/post", host="example.com").status_code == 201
-        assert webmention(client, SOURCE, "https://other.example/post", host="example.com").status_code == 400
+        assert (
+            webmention(client, SOURCE, "https://example.com/post", host="example.com").status_code
+            == 201
+        )
+        assert (
+            webmention(client, SOURCE, "https://other.example/post", host="example.com").status_code
+            == 400
+        )
 
 
 def test_hostile_host_header_never_reaches_location(tmp_path: Path) -> None:

@@ -39,7 +39,9 @@ class ProtocolsApp:
         self.prefix = middleware.prefix
         extra = middleware.options.extra
         self.enabled = bool(extra.get("protocols", True))
-        self.receiver = receiver or Receiver(middleware, limits=Limits.from_option(extra.get("protocol_limits")))
+        self.receiver = receiver or Receiver(
+            middleware, limits=Limits.from_option(extra.get("protocol_limits"))
+        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:

@@ -14,19 +14,44 @@ from .sender import DEFAULT_HOST_DELAY, PROTOCOLS, Sender, SendResult, prepare, 
 
 @click.command("send")
 @click.argument("page_url")
-@click.option("--html", "html_file", type=click.Path(exists=True, dir_okay=False),
-              help="Read the page's HTML from this file instead of fetching PAGE_URL.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the page's HTML from this file instead of fetching PAGE_URL.",
+)
 @click.option("--force", is_flag=True, help="Send again even to targets notified before.")
-@click.option("--protocol", "protocols", multiple=True, type=click.Choice(PROTOCOLS),
-              help="Only use this protocol (repeatable). Default: all, Webmention first.")
-@click.option("--delay", type=click.FloatRange(0, 60), default=DEFAULT_HOST_DELAY, show_default=True,
-              help="Minimum seconds between two requests to one host.")
-@click.option("--allow-private-networks", is_flag=True,
-              help="Also notify pages on loopback and private addresses.")
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    type=click.Choice(PROTOCOLS),
+    help="Only use this protocol (repeatable). Default: all, Webmention first.",
+)
+@click.option(
+    "--delay",
+    type=click.FloatRange(0, 60),
+    default=DEFAULT_HOST_DELAY,
+    show_default=True,
+    help="Minimum seconds between two requests to one host.",
+)
+@click.option(
+    "--allow-private-networks",
+    is_flag=True,
+    help="Also notify pages on loopback and private addresses.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as a JSON list.")
 @click.pass_context
-def send(ctx: click.Context, page_url: str, html_file: str | None, force: bool,
-         protocols: tuple[str, ...], delay: float, allow_private_networks: bool, as_json: bool) -> None:
+def send(
+    ctx: click.Context,
+    page_url: str,
+    html_file: str | None,
+    force: bool,
+    protocols: tuple[str, ...],
+    delay: float,
+    allow_private_networks: bool,
+    as_json: bool,
+) -> None:
     """Send Webmentions, Pingbacks or Trackbacks for the links in PAGE_URL.
 
     Finds the links in the page's content, discovers each target's endpoint and notifies
@@ -46,11 +71,19 @@ def send(ctx: click.Context, page_url: str, html_file: str | None, force: bool,
                 html = f.read()
         except OSError as e:
             raise click.ClickException("cannot read %s: %s" % (html_file, e)) from None
-    sender = Sender(allow_private_networks=allow_private_networks,
-                    protocols=protocols or PROTOCOLS, host_delay=delay)
+    sender = Sender(
+        allow_private_networks=allow_private_networks,
+        protocols=protocols or PROTOCOLS,
+        host_delay=delay,
+    )
     try:
-        plan = prepare(page_url, html=html, store=store, session=sender.session,
-                       allow_private_networks=allow_private_networks)
+        plan = prepare(
+            page_url,
+            html=html,
+            store=store,
+            session=sender.session,
+            allow_private_networks=allow_private_networks,
+        )
     except LinkbackError as e:
         raise click.ClickException(str(e)) from None
     if not plan.targets:
@@ -58,8 +91,9 @@ def send(ctx: click.Context, page_url: str, html_file: str | None, force: bool,
         return
     with click.progressbar(length=len(plan.targets), label="Sending", file=sys.stderr) as bar:
         try:
-            results = send_planned(plan, sender, store=store, force=force,
-                                   progress=lambda _result: bar.update(1))
+            results = send_planned(
+                plan, sender, store=store, force=force, progress=lambda _result: bar.update(1)
+            )
         except LinkbackError as e:
             raise click.ClickException(str(e)) from None
     if as_json:

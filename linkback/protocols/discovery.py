@@ -221,7 +221,9 @@ def pingback_from_html(url: str, tree: etree._Element | None) -> str | None:
     return None
 
 
-def trackback_from_html(url: str, html: str, tree: etree._Element | None, *, page_urls: Iterable[str] = ()) -> str | None:
+def trackback_from_html(
+    url: str, html: str, tree: etree._Element | None, *, page_urls: Iterable[str] = ()
+) -> str | None:
     """The Trackback ping URL of the page at ``url`` from its RDF block(s).
 
     A page listing several entries carries one block each; the one whose
@@ -233,7 +235,8 @@ def trackback_from_html(url: str, html: str, tree: etree._Element | None, *, pag
     for block in _RDF_BLOCK.findall(html or "")[:MAX_RDF_BLOCKS]:
         candidates.extend(_rdf_descriptions(block))
     matching = [
-        ping for about, ping in candidates
+        ping
+        for about, ping in candidates
         if about is not None and urls.normalize_url(about) in wanted
     ]
     chosen = matching[0] if matching else (candidates[0][1] if len(candidates) == 1 else None)
@@ -268,8 +271,10 @@ def _rdf_descriptions(block: str) -> list[tuple[str | None, str]]:
     # Hand-written blocks are often not well-formed XML (an unescaped & in a title):
     # read the attributes of each Description by pattern instead.
     for description in re.findall(r"<rdf:Description\b[^>]*>", block, re.IGNORECASE):
-        attrs = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-                 for m in _ATTR.finditer(description)}
+        attrs = {
+            m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _ATTR.finditer(description)
+        }
         ping = attrs.get("trackback:ping")
         if ping:
             about = attrs.get("dc:identifier") or attrs.get("rdf:about")
@@ -281,7 +286,9 @@ def _unescape(text: str) -> str:
     return html_module.unescape(text)
 
 
-def discover(url: str, headers: Headers, html: str | None, *, requested_url: str | None = None) -> Endpoints:
+def discover(
+    url: str, headers: Headers, html: str | None, *, requested_url: str | None = None
+) -> Endpoints:
     """Every endpoint a fetched page advertises.
 
     :param url: the page's final URL, after redirects: relative endpoints resolve against it.

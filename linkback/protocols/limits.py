@@ -134,8 +134,11 @@ class Limits:
             try:
                 burst, period = pair
                 ok = (
-                    isinstance(burst, int) and not isinstance(burst, bool) and burst >= 0
-                    and isinstance(period, (int, float)) and not isinstance(period, bool)
+                    isinstance(burst, int)
+                    and not isinstance(burst, bool)
+                    and burst >= 0
+                    and isinstance(period, (int, float))
+                    and not isinstance(period, bool)
                     and period > 0
                 )
             except (TypeError, ValueError):
@@ -155,7 +158,9 @@ class ReceiverLimits:
     :param clock: a monotonic clock (tests pass a fake one).
     """
 
-    def __init__(self, limits: Limits | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limits: Limits | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         limits = limits or Limits()
         self.client = RateLimiter(*limits.client, clock=clock)
         self.source = RateLimiter(*limits.source, clock=clock)

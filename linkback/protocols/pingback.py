@@ -73,8 +73,10 @@ def xml_response(body: bytes, status: int = 200, retry_after: int | None = None)
 
 
 def fault_response(outcome: Outcome) -> Response:
-    return xml_response(dump_fault(FAULT_OF.get(outcome.reason, GENERIC), outcome.message),
-                        retry_after=outcome.retry_after)
+    return xml_response(
+        dump_fault(FAULT_OF.get(outcome.reason, GENERIC), outcome.message),
+        retry_after=outcome.retry_after,
+    )
 
 
 def receive(receiver: Receiver, environ: WSGIEnvironment) -> Response:
@@ -109,13 +111,19 @@ def ping(receiver: Receiver, environ: WSGIEnvironment, params: list[Any]) -> Res
     """``pingback.ping(sourceURI, targetURI)``."""
     values = _strings(params, 2)
     if values is None:
-        return xml_response(dump_fault(INVALID_PARAMS, "pingback.ping takes two strings: source and target"))
+        return xml_response(
+            dump_fault(INVALID_PARAMS, "pingback.ping takes two strings: source and target")
+        )
     source, target = values
     outcome = receiver.receive("pingback", source, target, environ, strict=True)
     if not outcome.accepted:
         return fault_response(outcome)
-    return xml_response(dump_response("Pingback from %s to %s registered; it will be verified."
-                                      % (receiver.normalize(source), receiver.normalize(target))))
+    return xml_response(
+        dump_response(
+            "Pingback from %s to %s registered; it will be verified."
+            % (receiver.normalize(source), receiver.normalize(target))
+        )
+    )
 
 
 def get_pingbacks(receiver: Receiver, environ: WSGIEnvironment, params: list[Any]) -> Response:

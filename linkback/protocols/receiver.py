@@ -129,8 +129,13 @@ def read_form(environ: WSGIEnvironment, *, limit: int = MAX_FORM_BODY) -> dict[s
     # charset decides what they mean, as for the escaped ones.
     text = _RAW_BYTE.sub(lambda m: b"%%%02X" % m.group()[0], body).decode("ascii")
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS,
-                          encoding=charset, errors="replace")
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            max_num_fields=MAX_FORM_FIELDS,
+            encoding=charset,
+            errors="replace",
+        )
     except ValueError:
         raise BadRequest("too many form fields") from None
     form: dict[str, list[str]] = {}
@@ -205,7 +210,8 @@ class Receiver:
         if self.limits.allow_client(address):
             return None
         return Outcome(
-            "rate-limited", "too many requests from your address",
+            "rate-limited",
+            "too many requests from your address",
             retry_after=self.limits.client.retry_after(address),
         )
 
@@ -233,7 +239,9 @@ class Receiver:
         if now - self._blacklist_loaded > BLACKLIST_RELOAD:
             self._blacklist_loaded = now
             try:
-                self._filter.set_extra_patterns([row["pattern"] for row in self.middleware.store.blacklist()])
+                self._filter.set_extra_patterns(
+                    [row["pattern"] for row in self.middleware.store.blacklist()]
+                )
             except LinkbackError as e:
                 logger.warning("linkback: cannot read the blacklist: %s", e)
         return bool(self._filter.patterns) and self._filter.patterns.match(source)
@@ -291,7 +299,9 @@ class Receiver:
         }
         seen: list[str] = []
 
-        def start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, headers: Any, exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             seen.append(status)
             return lambda data: None
 
@@ -307,7 +317,9 @@ class Receiver:
                     close()
             return int(seen[0].split(None, 1)[0]) if seen else None
         except Exception:
-            logger.exception("linkback: the application failed answering a target check for %s", target)
+            logger.exception(
+                "linkback: the application failed answering a target check for %s", target
+            )
             return None
 
     # --- receiving ----------------------------------------------------------------------------
@@ -333,11 +345,17 @@ class Receiver:
         """
         source = self.normalize(source_value)
         if source is None:
-            return Outcome("invalid-source", "source must be an http(s) URL of at most %d characters" % MAX_URL)
+            return Outcome(
+                "invalid-source", "source must be an http(s) URL of at most %d characters" % MAX_URL
+            )
         target = self.normalize(target_value)
         if target is None:
-            return Outcome("invalid-target", "target must be an http(s) URL of at most %d characters" % MAX_URL)
-        if source == target or (isinstance(source_value, str) and source_value.strip() == str(target_value).strip()):
+            return Outcome(
+                "invalid-target", "target must be an http(s) URL of at most %d characters" % MAX_URL
+            )
+        if source == target or (
+            isinstance(source_value, str) and source_value.strip() == str(target_value).strip()
+        ):
             return Outcome("same-url", "source and target must be different pages")
         site = self.site_of(target, environ)
         if site is None:
@@ -349,8 +367,11 @@ class Receiver:
         domain = urls.registrable_domain(urls.host_of(source))
         if not self.limits.allow_notification(domain):
             return Outcome(
-                "rate-limited", "too many notifications from %s; try again later" % domain,
-                retry_after=max(self.limits.source.retry_after(domain), self.limits.total.retry_after("*")),
+                "rate-limited",
+                "too many notifications from %s; try again later" % domain,
+                retry_after=max(
+                    self.limits.source.retry_after(domain), self.limits.total.retry_after("*")
+                ),
             )
         if self.check_targets:
             status = self.target_status(target, environ)
@@ -366,7 +387,10 @@ class Receiver:
                 if refusal is not None:
                     return refusal
             result = store.notify_linkback(
-                source, target, site, kind,
+                source,
+                target,
+                site,
+                kind,
                 title=clean_text(title, MAX_TITLE),
                 excerpt=clean_text(excerpt, MAX_EXCERPT),
                 blog_name=clean_text(blog_name, MAX_BLOG_NAME),
@@ -374,15 +398,23 @@ class Receiver:
             )
         except LinkbackError as e:
             logger.warning("linkback: cannot record a %s: %s", kind, e)
-            return Outcome("unavailable", "cannot record the notification now; try again later", retry_after=60)
+            return Outcome(
+                "unavailable", "cannot record the notification now; try again later", retry_after=60
+            )
         logger.info("linkback: %s from %s to %s accepted", kind, source, target)
-        return Outcome("accepted", "accepted; verification is pending", token=result["token"],
-                       linkback_id=result["id"])
+        return Outcome(
+            "accepted",
+            "accepted; verification is pending",
+            token=result["token"],
+            linkback_id=result["id"],
+        )
 
     def _known_refusal(self, known: dict[str, Any]) -> Outcome | None:
         status = known["status"]
         if known["kind"] != "referrer" and status in ("pending", "verified", "held", "hidden"):
-            return Outcome("already-registered", "this link is already registered", linkback_id=known["id"])
+            return Outcome(
+                "already-registered", "this link is already registered", linkback_id=known["id"]
+            )
         checked = known["checked_at"]
         if checked is None or time.time() - checked > self.recheck_after:
             return None

@@ -99,7 +99,8 @@ class Plan:
         current = set(self.links)
         # A failed retraction is tried again on the next run; other targets once only.
         return [
-            t for t, row in self.previous.items()
+            t
+            for t, row in self.previous.items()
             if t not in current
             and (row["linked"] or (row["outcome"] == "failed" and row["protocol"] == "webmention"))
         ]
@@ -188,14 +189,20 @@ def prepare(
     """
     page_url = source
     if html is None:
-        page = fetch(source, session=session, allow_private_networks=allow_private_networks, html_only=True)
+        page = fetch(
+            source, session=session, allow_private_networks=allow_private_networks, html_only=True
+        )
         if page.status >= 400:
             raise FetchError("%s answered %d" % (source, page.status))
         html, page_url = page.text, page.final_url
     tree = parse_html(html)
     if tree is None:
-        return Plan(source, [], hashlib.sha256(b"").hexdigest(),
-                    previous=store.sends(source) if store else {})
+        return Plan(
+            source,
+            [],
+            hashlib.sha256(b"").hexdigest(),
+            previous=store.sends(source) if store else {},
+        )
     area = content_area(tree)
     text = dom.visible_text(area)
     links = outbound_links(tree, page_url)
@@ -241,7 +248,12 @@ class Sender:
         if wait > 0:
             time.sleep(wait)
         try:
-            return fetch(url, session=self.session, allow_private_networks=self.allow_private_networks, **kwargs)
+            return fetch(
+                url,
+                session=self.session,
+                allow_private_networks=self.allow_private_networks,
+                **kwargs,
+            )
         finally:
             self._last[host] = time.monotonic()
 
@@ -254,10 +266,13 @@ class Sender:
         page = self._fetch(target, max_bytes=MAX_TARGET_BYTES)
         if page.status >= 400:
             return page.status, Endpoints()
-        return page.status, discover(page.final_url, page.headers, page.text if page.is_html else None,
-                                     requested_url=target)
+        return page.status, discover(
+            page.final_url, page.headers, page.text if page.is_html else None, requested_url=target
+        )
 
-    def notify(self, plan: Plan, target: str, *, linked: bool = True, only: Iterable[str] | None = None) -> SendResult:
+    def notify(
+        self, plan: Plan, target: str, *, linked: bool = True, only: Iterable[str] | None = None
+    ) -> SendResult:
         """Discover ``target``'s endpoint and notify it that ``plan.source`` links to it."""
         protocols = [p for p in self.protocols if only is None or p in set(only)]
         try:
@@ -267,8 +282,9 @@ class Sender:
         except FetchError as e:
             return SendResult(target, "failed", detail=str(e), linked=linked)
         if status >= 400:
-            return SendResult(target, "failed", status=status,
-                              detail="target answered %d" % status, linked=linked)
+            return SendResult(
+                target, "failed", status=status, detail="target answered %d" % status, linked=linked
+            )
         for protocol in protocols:
             endpoint = getattr(endpoints, protocol)
             if endpoint:
@@ -287,42 +303,81 @@ class Sender:
     def _send_webmention(self, plan: Plan, target: str, endpoint: str) -> SendResult:
         # The endpoint is used as discovered: its query string stays (webmention.rocks 21)
         # and source and target travel in the body only.
-        answer = self._fetch(endpoint, method="POST", data={"source": plan.source, "target": target},
-                             max_bytes=MAX_ANSWER_BYTES, max_redirects=0)
+        answer = self._fetch(
+            endpoint,
+            method="POST",
+            data={"source": plan.source, "target": target},
+            max_bytes=MAX_ANSWER_BYTES,
+            max_redirects=0,
+        )
         if 200 <= answer.status < 300:
-            return SendResult(target, "sent", status=answer.status,
-                              location=answer.headers.get("Location"))
-        return SendResult(target, "failed", status=answer.status,
-                          detail="endpoint answered %d: %s" % (answer.status, _snippet(answer.content)))
+            return SendResult(
+                target, "sent", status=answer.status, location=answer.headers.get("Location")
+            )
+        return SendResult(
+            target,
+            "failed",
+            status=answer.status,
+            detail="endpoint answered %d: %s" % (answer.status, _snippet(answer.content)),
+        )
 
     def _send_pingback(self, plan: Plan, target: str, endpoint: str) -> SendResult:
         body = dump_call("pingback.ping", [plan.source, target])
-        answer = self._fetch(endpoint, method="POST", data=body, max_bytes=MAX_ANSWER_BYTES,
-                             headers={"Content-Type": "text/xml; charset=utf-8"}, max_redirects=0)
+        answer = self._fetch(
+            endpoint,
+            method="POST",
+            data=body,
+            max_bytes=MAX_ANSWER_BYTES,
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+            max_redirects=0,
+        )
         if answer.status != 200:
-            return SendResult(target, "failed", status=answer.status,
-                              detail="endpoint answered %d" % answer.status)
+            return SendResult(
+                target,
+                "failed",
+                status=answer.status,
+                detail="endpoint answered %d" % answer.status,
+            )
         ok, detail = read_pingback_answer(answer.content)
         return SendResult(target, "sent" if ok else "failed", status=200, detail=detail)
 
     def _send_trackback(self, plan: Plan, target: str, endpoint: str) -> SendResult:
-        data = {"url": plan.source, "title": plan.title or plan.source,
-                "excerpt": plan.excerpt or "", "blog_name": plan.blog_name or ""}
-        answer = self._fetch(endpoint, method="POST", data=data, max_bytes=MAX_ANSWER_BYTES,
-                             headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-                             max_redirects=0)
+        data = {
+            "url": plan.source,
+            "title": plan.title or plan.source,
+            "excerpt": plan.excerpt or "",
+            "blog_name": plan.blog_name or "",
+        }
+        answer = self._fetch(
+            endpoint,
+            method="POST",
+            data=data,
+            max_bytes=MAX_ANSWER_BYTES,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            max_redirects=0,
+        )
         if answer.status != 200:
-            return SendResult(target, "failed", status=answer.status,
-                              detail="endpoint answered %d" % answer.status)
+            return SendResult(
+                target,
+                "failed",
+                status=answer.status,
+                detail="endpoint answered %d" % answer.status,
+            )
         try:
             root = parse_document(answer.content, max_depth=4, max_elements=20)
         except Fault as fault:
-            return SendResult(target, "failed", status=200, detail="unreadable answer: %s" % fault.message)
+            return SendResult(
+                target, "failed", status=200, detail="unreadable answer: %s" % fault.message
+            )
         error = (root.findtext("error") or "").strip()
         if root.tag == "response" and error == "0":
             return SendResult(target, "sent", status=200)
-        return SendResult(target, "failed", status=200,
-                          detail="trackback error: %s" % (root.findtext("message") or error)[:200])
+        return SendResult(
+            target,
+            "failed",
+            status=200,
+            detail="trackback error: %s" % (root.findtext("message") or error)[:200],
+        )
 
 
 def read_pingback_answer(body: bytes) -> tuple[bool, str]:
@@ -358,7 +413,10 @@ def _unchanged(plan: Plan, target: str) -> bool:
         return False
     if previous["outcome"] == "sent" and previous["protocol"] in ("pingback", "trackback"):
         return True  # neither protocol has updates: one ping per link, a second is refused
-    return previous["outcome"] in ("sent", "no-endpoint") and previous["content_hash"] == plan.content_hash
+    return (
+        previous["outcome"] in ("sent", "no-endpoint")
+        and previous["content_hash"] == plan.content_hash
+    )
 
 
 def send_planned(
@@ -379,23 +437,42 @@ def send_planned(
                 # The receiver fetches our page again, finds the link gone and deletes it.
                 result = sender.notify(plan, target, linked=False, only=("webmention",))
             else:
-                result = SendResult(target, "removed", protocol=previous["protocol"],
-                                    endpoint=previous["endpoint"], linked=False)
+                result = SendResult(
+                    target,
+                    "removed",
+                    protocol=previous["protocol"],
+                    endpoint=previous["endpoint"],
+                    linked=False,
+                )
         elif not force and _unchanged(plan, target):
             assert previous is not None
-            result = SendResult(target, "unchanged", protocol=previous["protocol"],
-                                endpoint=previous["endpoint"], status=previous["http_status"])
+            result = SendResult(
+                target,
+                "unchanged",
+                protocol=previous["protocol"],
+                endpoint=previous["endpoint"],
+                status=previous["http_status"],
+            )
         else:
             result = sender.notify(plan, target)
         if store is not None and result.outcome != "unchanged":
             store.record_send(
-                plan.source, target,
-                outcome=previous["outcome"] if result.outcome == "removed" and previous else result.outcome,
-                protocol=result.protocol, endpoint=_cap(result.endpoint), http_status=result.status,
-                detail=result.detail[:500] or None, location=_cap(result.location),
-                content_hash=plan.content_hash, linked=result.linked,
+                plan.source,
+                target,
+                outcome=previous["outcome"]
+                if result.outcome == "removed" and previous
+                else result.outcome,
+                protocol=result.protocol,
+                endpoint=_cap(result.endpoint),
+                http_status=result.status,
+                detail=result.detail[:500] or None,
+                location=_cap(result.location),
+                content_hash=plan.content_hash,
+                linked=result.linked,
             )
-        logger.info("linkback send %s → %s: %s %s", plan.source, target, result.outcome, result.detail)
+        logger.info(
+            "linkback send %s → %s: %s %s", plan.source, target, result.outcome, result.detail
+        )
         results.append(result)
         if progress is not None:
             progress(result)
@@ -426,8 +503,17 @@ def send_linkbacks(
     :raises FetchError: our own page could not be fetched.
     """
     session = session or make_session()
-    plan = prepare(source, html=html, store=store, session=session,
-                   allow_private_networks=allow_private_networks)
-    sender = Sender(session=session, allow_private_networks=allow_private_networks,
-                    protocols=protocols, host_delay=host_delay)
+    plan = prepare(
+        source,
+        html=html,
+        store=store,
+        session=session,
+        allow_private_networks=allow_private_networks,
+    )
+    sender = Sender(
+        session=session,
+        allow_private_networks=allow_private_networks,
+        protocols=protocols,
+        host_delay=host_delay,
+    )
     return send_planned(plan, sender, store=store, force=force, progress=progress)

@@ -29,7 +29,9 @@ def _origin(page_url: str) -> tuple[str, str, str, str]:
     return parts.scheme, parts.netloc, parts.path or "/", parts.query
 
 
-def endpoint_url(page_url: str, endpoint: str, *, prefix: str = DEFAULT_PREFIX, script_name: str = "") -> str:
+def endpoint_url(
+    page_url: str, endpoint: str, *, prefix: str = DEFAULT_PREFIX, script_name: str = ""
+) -> str:
     """The URL of one of our endpoints (``webmention``, ``xmlrpc``) on ``page_url``'s host."""
     scheme, netloc, _path, _query = _origin(page_url)
     return urlunsplit((scheme, netloc, script_name.rstrip("/") + prefix + endpoint, "", ""))
@@ -60,7 +62,8 @@ def link_tags(page_url: str, *, prefix: str = DEFAULT_PREFIX, script_name: str =
     webmention = endpoint_url(page_url, "webmention", prefix=prefix, script_name=script_name)
     pingback = endpoint_url(page_url, "xmlrpc", prefix=prefix, script_name=script_name)
     return Markup('<link rel="webmention" href="%s">\n<link rel="pingback" href="%s">') % (
-        webmention, pingback,
+        webmention,
+        pingback,
     )
 
 
@@ -70,8 +73,9 @@ def _rdf_attr(value: str) -> str:
     return re.sub("-(?=-)", "&#45;", str(escape(value)))
 
 
-def trackback_rdf(page_url: str, title: str | None = None, *, prefix: str = DEFAULT_PREFIX,
-                  script_name: str = "") -> Markup:
+def trackback_rdf(
+    page_url: str, title: str | None = None, *, prefix: str = DEFAULT_PREFIX, script_name: str = ""
+) -> Markup:
     """The Trackback autodiscovery RDF block of a page, inside an HTML comment.
 
     :param title: the page's title; cut to :data:`MAX_RDF_TITLE` characters before escaping.
@@ -90,10 +94,18 @@ def trackback_rdf(page_url: str, title: str | None = None, *, prefix: str = DEFA
     )
 
 
-def protocol_tags(page_url: str, title: str | None = None, *, prefix: str = DEFAULT_PREFIX,
-                  script_name: str = "", trackback: bool = True) -> Markup:
+def protocol_tags(
+    page_url: str,
+    title: str | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    script_name: str = "",
+    trackback: bool = True,
+) -> Markup:
     """:func:`link_tags` and, with ``trackback``, :func:`trackback_rdf`, together."""
     tags = link_tags(page_url, prefix=prefix, script_name=script_name)
     if trackback:
-        tags += Markup("\n") + trackback_rdf(page_url, title, prefix=prefix, script_name=script_name)
+        tags += Markup("\n") + trackback_rdf(
+            page_url, title, prefix=prefix, script_name=script_name
+        )
     return tags

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def answer(error: str | None = None, *, status: int = 200, retry_after: int | None = None) -> Response:
+def answer(
+    error: str | None = None, *, status: int = 200, retry_after: int | None = None
+) -> Response:
     """The TrackBack response document: success, or error 1 with ``error`` as message."""
     root = etree.Element("response")
     etree.SubElement(root, "error").text = "1" if error else "0"
@@ -70,8 +72,13 @@ def receive(receiver: Receiver, environ: WSGIEnvironment, page_path: str) -> Res
     if not url:
         return answer("url is missing")
     outcome = receiver.receive(
-        "trackback", url, target_url(environ, page_path), environ,
-        title=title, excerpt=excerpt, blog_name=blog_name,
+        "trackback",
+        url,
+        target_url(environ, page_path),
+        environ,
+        title=title,
+        excerpt=excerpt,
+        blog_name=blog_name,
     )
     if not outcome.accepted:
         return refusal(outcome)

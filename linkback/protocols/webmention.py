@@ -83,7 +83,9 @@ def receive(receiver: Receiver, environ: WSGIEnvironment, prefix: str) -> Respon
 
 def refusal(outcome: Outcome) -> Response:
     status = STATUS_OF.get(outcome.reason, 400)
-    headers = {"Retry_After": str(outcome.retry_after)} if outcome.retry_after and status != 400 else {}
+    headers = (
+        {"Retry_After": str(outcome.retry_after)} if outcome.retry_after and status != 400 else {}
+    )
     return text_response(outcome.message, status, **headers)
 
 
@@ -97,7 +99,11 @@ def status_url(environ: WSGIEnvironment, prefix: str, token: str, receiver: Rece
     host = environ.get("HTTP_HOST", "")
     scheme = environ.get("wsgi.url_scheme", "http")
     normalized = urls.normalize_host(host)
-    if normalized and scheme in ("http", "https") and receiver.site_of("%s://%s/" % (scheme, normalized), environ):
+    if (
+        normalized
+        and scheme in ("http", "https")
+        and receiver.site_of("%s://%s/" % (scheme, normalized), environ)
+    ):
         port = host.rsplit(":", 1)[1] if host.count(":") == 1 and not host.startswith("[") else ""
         return "%s://%s%s%s" % (scheme, normalized, ":" + port if port else "", path)
     return path

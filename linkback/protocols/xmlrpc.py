@@ -70,7 +70,9 @@ def _parser() -> etree.XMLPullParser:
     )
 
 
-def parse_document(body: bytes, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS) -> etree._Element:
+def parse_document(
+    body: bytes, *, max_depth: int = MAX_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> etree._Element:
     """Parse untrusted XML into an element tree, or raise :class:`Fault` (parse error).
 
     :param body: the raw request or response body.
@@ -98,14 +100,20 @@ def parse_document(body: bytes, *, max_depth: int = MAX_DEPTH, max_elements: int
                     if depth > max_depth:
                         raise Fault(PARSE_ERROR, "parse error: nested deeper than %d" % max_depth)
                     if count > max_elements:
-                        raise Fault(PARSE_ERROR, "parse error: more than %d elements" % max_elements)
+                        raise Fault(
+                            PARSE_ERROR, "parse error: more than %d elements" % max_elements
+                        )
                 else:
                     depth -= 1
         root = parser.close()
     except etree.XMLSyntaxError as e:
-        raise Fault(PARSE_ERROR, "parse error: not well formed (%s)" % _clean(str(e))[:200]) from None
+        raise Fault(
+            PARSE_ERROR, "parse error: not well formed (%s)" % _clean(str(e))[:200]
+        ) from None
     except (ValueError, LookupError) as e:  # unknown or lying encoding declarations
-        raise Fault(UNSUPPORTED_ENCODING, "parse error: unsupported encoding (%s)" % _clean(str(e))[:200]) from None
+        raise Fault(
+            UNSUPPORTED_ENCODING, "parse error: unsupported encoding (%s)" % _clean(str(e))[:200]
+        ) from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         # UTF-16 or otherwise encoded bodies slip past the byte check above.
@@ -173,8 +181,14 @@ def _value(element: etree._Element) -> Any:
             result: dict[str, Any] = {}
             for member in _children(node):
                 parts = {child.tag: child for child in _children(member)}
-                if member.tag != "member" or set(parts) != {"name", "value"} or len(_children(member)) != 2:
-                    raise Fault(INVALID_XMLRPC, "invalid XML-RPC: a struct member has a name and a value")
+                if (
+                    member.tag != "member"
+                    or set(parts) != {"name", "value"}
+                    or len(_children(member)) != 2
+                ):
+                    raise Fault(
+                        INVALID_XMLRPC, "invalid XML-RPC: a struct member has a name and a value"
+                    )
                 result[_text(parts["name"])] = _value(parts["value"])
             return result
     except (ValueError, binascii.Error):
@@ -230,8 +244,10 @@ def parse_response(body: bytes) -> Any:
             raise Fault(INVALID_XMLRPC, "invalid XML-RPC: a fault value is a struct")
         code = fault.get("faultCode")
         message = fault.get("faultString")
-        raise Fault(code if isinstance(code, int) and not isinstance(code, bool) else 0,
-                    message if isinstance(message, str) else "")
+        raise Fault(
+            code if isinstance(code, int) and not isinstance(code, bool) else 0,
+            message if isinstance(message, str) else "",
+        )
     if node.tag != "params":
         raise Fault(INVALID_XMLRPC, "invalid XML-RPC: a methodResponse holds params or a fault")
     params = _children(node)
