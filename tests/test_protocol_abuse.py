@@ -345,3 +345,58 @@ def test_limits_option() -> None:
     ):
         with pytest.raises(ConfigError):
             Limits.from_option(bad)
+
+
+def test_any_form_is_answered_with_201_or_400(tmp_path: Path) -> None:
+    """Property: whatever source and target say, the answer is 201 or 400, never a crash,
+    and only normalised http(s) URLs are stored."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    urlish = st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda h, p: "https://%s/%s" % (h, p), st.text(max_size=15), st.text(max_size=20)
+        ),
+        st.sampled_from([POST, POST + "?utm_source=x", "https://example.com/missing", SOURCE]),
+    )
+    limits = {"client": (10**6, 1.0), "source": (10**6, 1.0), "total": (10**6, 1.0)}
+    with receiving(tmp_path, protocol_limits=limits) as (middleware, client):
+
+        @settings(max_examples=150, deadline=None)
+        @given(urlish, urlish)
+        def check(source: str, target: str) -> None:
+            response = client.post(
+                "/.linkback/webmention",
+                data={"source": source, "target": target},
+                headers={"Host": SITE},
+            )
+            assert response.status_code in (201, 400), response.get_data(as_text=True)
+
+        check()
+        for row in middleware.store.linkbacks():
+            assert row["source"].startswith(("http://", "https://"))
+            assert row["target"] == POST
+
+
+def test_any_body_is_answered(tmp_path: Path) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    limits = {"client": (10**6, 1.0)}
+    with receiving(tmp_path, protocol_limits=limits) as (_middleware, client):
+
+        @settings(max_examples=100, deadline=None)
+        @given(
+            st.binary(max_size=300), st.sampled_from(["/webmention", "/xmlrpc", "/trackback/post"])
+        )
+        def check(body: bytes, path: str) -> None:
+            response = client.post(
+                "/.linkback" + path,
+                data=body,
+                headers={"Host": SITE},
+                content_type="application/x-www-form-urlencoded",
+            )
+            assert response.status_code in (200, 201, 400)
+
+        check()

@@ -70,6 +70,11 @@ def test_accepted_with_status_page(tmp_path: Path) -> None:
         pytest.param("http://127.0.0.1/x", POST, "public address", id="loopback source"),
         pytest.param("http://[::1]/x", POST, "public address", id="ipv6 loopback source"),
         pytest.param("http://10.1.2.3/x", POST, "public address", id="private source"),
+        pytest.param("http://2130706433/x", POST, "public address", id="decimal loopback source"),
+        pytest.param(
+            "http://[::ffff:169.254.169.254]/", POST, "public address", id="mapped metadata"
+        ),
+        pytest.param("http://app.localhost/x", POST, "public address", id="localhost name"),
         pytest.param(
             "https://" + "a" * 2100 + ".example/", POST, "source must be", id="source too long"
         ),

@@ -26,6 +26,7 @@ from werkzeug.wsgi import get_input_stream
 
 from .. import urls
 from ..errors import LinkbackError
+from ..fetch import is_public_address, parse_ipv4_loose
 from ..filters import HitFilter
 from .limits import Limits, ReceiverLimits
 
@@ -257,11 +258,16 @@ class Receiver:
         host = urls.host_of(url).strip("[]")
         if host == "localhost" or host.endswith(".localhost"):
             return True
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return not ip.is_global
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+        if ":" in host:
+            try:
+                ip = ipaddress.IPv6Address(host)
+            except ValueError:
+                return False
+        else:
+            # "2130706433" and "0x7f.1" are 127.0.0.1 to the resolver: read them as it does.
+            ip = parse_ipv4_loose(host)
+        return ip is not None and not is_public_address(str(ip))
 
     def target_status(self, target: str, environ: WSGIEnvironment) -> int | None:
         """The HTTP status our own application gives ``target``; ``None`` if unknown.
