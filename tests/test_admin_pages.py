@@ -440,3 +440,16 @@ def test_admin_command_help() -> None:
     assert result.exit_code == 0
     for option in ("--host", "--port", "--secret-key", "--behind-proxy"):
         assert option in result.output
+
+
+def test_admin_commands_and_options_are_documented() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section:admin -->", 1)[1].split("\n## ", 1)[0]
+    for command in ("admin", "create-user"):
+        assert "linkback --db site.db %s" % command in section
+        for param in main.commands[command].params:
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    assert opt in section, "%s %s is not in the README" % (command, opt)
