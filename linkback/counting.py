@@ -41,6 +41,8 @@ CAP_FACTOR = 2.0
 
 def client_prefix(address: str) -> str:
     """The part of a client address that identifies it: the IPv4 address, or the IPv6 /64."""
+    if ":" not in address and address.count(".") == 3:
+        return address  # IPv4, by far the most common: no need to parse what is only hashed
     address = address.strip()
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])

@@ -10,6 +10,7 @@ whatever the client chose to send.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -64,13 +65,16 @@ def request_path(script_name: str, path_info: str) -> str:
     the bytes the client sent, which are then percent-encoded where unsafe.
     """
     path = script_name + path_info
+    if _CLEAN_PATH.fullmatch(path):
+        return path  # nearly every path: nothing to quote
     if path.isascii():
         return quote(path, safe=_PATH_SAFE) or "/"
     raw = path.encode("latin-1", "replace")
     return quote(raw, safe=_PATH_SAFE) or "/"
 
 
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_PATH_SAFE = urls.PATH_SAFE
+_CLEAN_PATH = re.compile(r"/[A-Za-z0-9/%:@!$&()*+,;=._~-]*")
 
 
 class HitFilter:
@@ -91,6 +95,7 @@ class HitFilter:
         self._referrers: dict[str, str | Skipped] = {}
         self._hosts: dict[str, tuple[str, str, str] | Skipped] = {}
         self._internal_cache: dict[tuple[str, str], bool] = {}
+        self._targets: dict[tuple[str, str, str, str], str | None] = {}
 
     def set_extra_patterns(self, patterns: list[str]) -> None:
         """Replace the blacklist patterns kept in the database (added in the admin)."""
@@ -220,17 +225,29 @@ class HitFilter:
             return source
         if self._internal(urls.host_of(source), host):
             return _SKIPPED["internal"]
+        target = self._target(scheme, netloc, path, query)
+        if target is None:
+            return _SKIPPED["invalid-host"]
+        return Accepted(source, target, site)
+
+    def _target(self, scheme: str, netloc: str, path: str, query: str) -> str | None:
+        """The normalised URL of our page; a site has few pages, so results are cached."""
+        key = (scheme, netloc, path, query)
+        target = self._targets.get(key, "")
+        if target != "":
+            return target
         if query and not query.isascii():
-            query = quote(query.encode("latin-1", "replace"), safe="=&;%:@!$'()*+,/?-._~")
+            query = quote(query.encode("latin-1", "replace"), safe=urls.QUERY_SAFE)
         target = urls.normalize_url(
             "%s://%s%s%s" % ("https" if scheme == "https" else "http", netloc, path,
                              "?" + query if query else ""),
             drop_params=self.options.drop_params,
             keep_params=self.options.keep_params,
         )
-        if target is None:
-            return _SKIPPED["invalid-host"]
-        return Accepted(source, target, site)
+        if len(self._targets) >= CACHE_SIZE:
+            self._targets = {}
+        self._targets[key] = target
+        return target
 
     def _internal(self, source_host: str, own_host: str) -> bool:
         """Same host, same registrable domain (``blog.example.com`` → ``example.com``), or one

@@ -171,13 +171,16 @@ def _normalize(
         netloc = host
     path = parts.path or "/"
     # Re-quote only what is unsafe; keep existing escapes so /a%2Fb stays distinct from /a/b.
-    path = quote(path, safe=_PATH_SAFE)
+    path = quote(path, safe=PATH_SAFE)
     query = _filter_query(parts.query, drop_params, keep_params) if parts.query else ""
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-_QUERY_SAFE = "=&;%:@!$'()*+,/?-._~"
+#: Characters left as they are in paths and queries; everything else is percent-encoded.
+#: RFC 3986 would allow ``'`` too; encoding it means a stored URL can never end an HTML
+#: attribute, even where a template forgot to escape.
+PATH_SAFE = "/%:@!$&()*+,;=-._~"
+QUERY_SAFE = "=&;%:@!$()*+,/?-._~"
 
 
 def _filter_query(query: str, drop_params: Iterable[str], keep_params: Iterable[str]) -> str:
@@ -195,7 +198,7 @@ def _filter_query(query: str, drop_params: Iterable[str], keep_params: Iterable[
         name = unquote_plus(segment.split("=", 1)[0])
         if _param_matches(name, keep) or not _param_matches(name, drop):
             kept.append(segment)
-    return quote("&".join(kept), safe=_QUERY_SAFE)
+    return quote("&".join(kept), safe=QUERY_SAFE)
 
 
 def wsgi_text(value: str) -> str:

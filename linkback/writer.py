@@ -11,6 +11,7 @@ full) the batch is dropped and counted; the application never notices.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import datetime as dt
 import functools
@@ -19,6 +20,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -130,6 +132,9 @@ class HitWriter:
         self._dropped_logged = 0
         self._blacklist_loaded = 0.0
         self._salts: dict[str, bytes] = {}
+        # Flush at a normal exit even if whoever made this writer has let go of it: the
+        # running thread keeps the writer alive, and with it the queued hits.
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     # --- request path -------------------------------------------------------------------------
 
@@ -336,6 +341,15 @@ class HitWriter:
             "dropped": self.dropped,
             "skipped": dict(self.skipped),
         }
+
+
+def _close_at_exit(ref: Callable[[], HitWriter | None]) -> None:
+    writer = ref()
+    if writer is not None:
+        try:
+            writer.close()
+        except Exception:
+            logger.exception("linkback: flush at exit failed")
 
 
 def _file_id(path: str) -> tuple[int, int] | None:

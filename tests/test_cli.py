@@ -98,7 +98,7 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, populated: str, a
 
 
 def test_capture_commands_and_options_are_documented() -> None:
-    section = README.read_text(encoding="utf-8").split("<!-- section:capture -->", 1)[1]
+    section = README.read_text(encoding="utf-8").split("<!-- section:capture -->", 1)[1].split("\n## ", 1)[0]
     for command in ("linkbacks", "import-log"):
         assert "linkback %s" % command in section or "`%s`" % command in section
         for param in main.commands[command].params:

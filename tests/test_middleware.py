@@ -409,3 +409,22 @@ def test_fork_safety(db_path: str, tmp_path: Path) -> None:
     assert hits == {"parent-flushed": 1, "parent-queued": 1, "child": 10}
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store.close()
+
+
+def test_exit_flushes_even_when_the_middleware_was_dropped(db_path: str, tmp_path: Path) -> None:
+    result = _run(
+        """
+        import gc
+        from werkzeug.test import Client
+        from capture_support import make_middleware, visit
+        mw = make_middleware(%r, flush_interval=3600)
+        visit(Client(mw), "/kept")
+        del mw
+        gc.collect()  # the writer thread still holds the queue; atexit writes it
+        """ % db_path,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    store = Store(db_path)
+    assert [r["hits"] for r in store.linkbacks()] == [1]
+    store.close()
