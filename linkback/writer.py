@@ -5,8 +5,9 @@ The request path only appends a tuple to a deque. The writer wakes every
 aggregates the batch and writes it in one ``BEGIN IMMEDIATE`` transaction. Waking per hit
 was measured to cost a threaded server 30-40 % of its throughput, hence the timer.
 
-When the database cannot take a batch (locked past the busy timeout, read-only, missing,
-full) the batch is dropped and counted; the application never notices.
+When another process holds the write lock past the busy timeout, the counted batch is kept
+and tried again at the next wake-up. When the database cannot take it at all (read-only,
+missing, full, corrupt) the batch is dropped and counted; the application never notices.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ class HitWriter:
         self.stored = 0
         self.skipped: collections.Counter[str] = collections.Counter()
         self._dropped_saved = 0
+        #: Counted groups that a busy database could not take yet, and their hits.
+        self._retry_groups: dict[HitKey, tuple[int, dict[int, int]]] = {}
+        self._retry_hits = 0
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -167,6 +171,7 @@ class HitWriter:
         self._process_lock = threading.Lock()
         self._wake = threading.Event()
         self.queue.clear()
+        self._retry_groups, self._retry_hits = {}, 0
 
     def flush(self) -> None:
         """Store everything queued so far, in the calling thread, before returning."""
@@ -180,6 +185,15 @@ class HitWriter:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._process()
+        for _ in range(3):  # a busy database at exit: a few more busy-timeouts' worth of tries
+            if not (self._retry_hits or self.queue):
+                break
+            self._process()
+        if self._retry_hits or self.queue:
+            self.dropped += self._retry_hits + len(self._take(len(self.queue)))
+            self._retry_groups, self._retry_hits = {}, 0
+            self._log_drop("the database stayed busy at exit")
+            self._save_dropped()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -232,6 +246,10 @@ class HitWriter:
 
     def _process(self) -> None:
         with self._process_lock:
+            if self._retry_hits:
+                store = self._get_store()
+                if store is None or not self._store_groups(store, {}, 0):
+                    return
             while self.queue:
                 store = self._get_store()
                 if store is None:
@@ -239,7 +257,8 @@ class HitWriter:
                     return
                 self._reload_blacklist(store)
                 batch = self._take(self.batch_size * 10)
-                self._write(store, batch)
+                if not self._write(store, batch):
+                    break  # the database is busy: leave the rest queued for the next wake-up
             if self.dropped > self._dropped_logged:
                 self._log_drop("the queue was full")
             self._save_dropped()
@@ -260,10 +279,11 @@ class HitWriter:
         self.dropped += lost
         self._log_drop("database unavailable")
 
-    def _write(self, store: Store, batch: list[RawHit]) -> None:
+    def _write(self, store: Store, batch: list[RawHit]) -> bool:
+        """Count and store one batch; False when the database was busy."""
         aggregator = Aggregator(self._salt_for)
         check = self.filter.check
-        skipped = self.skipped
+        skipped: collections.Counter[str] = collections.Counter()
         not_counted = 0
         try:
             for stamp, referer, host, script, path, query, scheme, address, agent in batch:
@@ -273,17 +293,61 @@ class HitWriter:
                 else:
                     skipped[result.reason] += 1
                     not_counted += 1
-            count = aggregator.hits
-            if count:
-                store.record_hits(aggregator.take())
-                self.stored += count
         except LinkbackError as e:
+            text = str(e).lower()
+            if ("locked" in text or "busy" in text) and len(self.queue) + len(batch) <= self.queue_size:
+                # The day's salt could not be read: count this batch again next time.
+                self.queue.extendleft(reversed(batch))
+                return False
             self.dropped += len(batch) - not_counted
             self._log_drop(str(e))
             self._reset_store_if_broken(e)
+            return True
         except Exception:
             self.dropped += len(batch) - not_counted
-            logger.exception("linkback: could not store a batch of %d hits", len(batch))
+            logger.exception("linkback: could not count a batch of %d hits", len(batch))
+            return True
+        self.skipped.update(skipped)
+        count = aggregator.hits
+        return self._store_groups(store, aggregator.take(), count)
+
+    def _store_groups(self, store: Store, groups: dict[HitKey, tuple[int, dict[int, int]]], count: int) -> bool:
+        """Write counted groups, with any kept from a busy moment; False if still busy.
+
+        Another process holding the write lock past the busy timeout is a passing state
+        (a long backfill, a slow disk): the counted groups are kept and tried again at the
+        next wake-up instead of being lost. Only past ``queue_size`` kept hits, or on any
+        other failure, are they dropped.
+        """
+        if self._retry_hits:
+            for key, (hits, bins) in groups.items():
+                kept = self._retry_groups.get(key)
+                if kept is None:
+                    self._retry_groups[key] = (hits, bins)
+                else:
+                    self._retry_groups[key] = (kept[0] + hits, counting.merge_bins(dict(kept[1]), bins))
+            groups, count = self._retry_groups, count + self._retry_hits
+            self._retry_groups, self._retry_hits = {}, 0
+        if not count:
+            return True
+        try:
+            store.record_hits(groups)
+        except LinkbackError as e:
+            text = str(e).lower()
+            if ("locked" in text or "busy" in text) and count <= self.queue_size:
+                self._retry_groups, self._retry_hits = groups, count
+                logger.info("linkback: database busy, keeping %d counted hits for the next try", count)
+                return False
+            self.dropped += count
+            self._log_drop(str(e))
+            self._reset_store_if_broken(e)
+            return True
+        except Exception:
+            self.dropped += count
+            logger.exception("linkback: could not store a batch of %d hits", count)
+            return True
+        self.stored += count
+        return True
 
     def _reset_store_if_broken(self, error: Exception) -> None:
         text = str(error).lower()

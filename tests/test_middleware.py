@@ -253,7 +253,7 @@ def _hit(n: int = 0) -> tuple:
             "203.0.113.%d" % (n % 250), BROWSER_UA)
 
 
-def test_locked_database_drops_and_recovers(db_path: str) -> None:
+def test_locked_database_keeps_counted_hits_and_retries(db_path: str) -> None:
     Store(db_path).close()
     writer = _writer(lambda: Store(db_path, timeout=0.05))
     blocker = sqlite3.connect(db_path, isolation_level=None)
@@ -261,16 +261,52 @@ def test_locked_database_drops_and_recovers(db_path: str) -> None:
     for n in range(10):
         writer.put(_hit(n))
     writer.flush()  # never raises
-    assert writer.stats()["dropped"] == 10
+    assert writer.stats()["stored"] == 0
+    assert writer.stats()["dropped"] == 0, "a busy database is a passing state"
     blocker.execute("ROLLBACK")
     blocker.close()
     writer.put(_hit())
     writer.flush()
-    assert writer.stats()["stored"] == 1
+    assert writer.stats()["stored"] == 11
+    assert writer.stats()["dropped"] == 0
     writer.close()
     store = Store(db_path)
-    assert store.counter("dropped_hits") == 10
+    assert sum(row["hits"] for row in store.linkbacks()) == 11
     store.close()
+
+
+def test_database_locked_until_exit_drops_and_counts(db_path: str) -> None:
+    Store(db_path).close()
+    writer = _writer(lambda: Store(db_path, timeout=0.05))
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    for n in range(10):
+        writer.put(_hit(n))
+    writer.flush()
+    writer.close()  # never raises; gives up after a few tries
+    assert writer.stats()["dropped"] == 10
+    blocker.execute("ROLLBACK")
+    blocker.close()
+
+
+def test_busy_database_keeps_no_more_than_the_queue_holds(db_path: str) -> None:
+    Store(db_path).close()
+    writer = HitWriter(lambda: Store(db_path, timeout=0.05),
+                       HitFilter(Options.from_kwargs(sites=["example.com"])),
+                       queue_size=5, batch_size=100, flush_interval=3600)
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    for round_ in range(3):
+        for n in range(5):
+            writer.put(_hit(round_ * 5 + n))
+        writer.flush()
+    assert writer.stats()["dropped"] >= 5, "kept hits are bounded by queue_size"
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    writer.flush()
+    stats = writer.stats()
+    assert stats["stored"] + stats["dropped"] == 15
+    writer.close()
 
 
 def test_read_only_database_drops(db_path: str) -> None:
