@@ -115,7 +115,7 @@ class DisplayAPI:
 
     def _site_of_url(self, url: str) -> str | None:
         """The configured site an http(s) URL belongs to; ``None`` when it is not ours."""
-        if not self.middleware.options.sites:
+        if not self.middleware.filter.sites:
             return None
         try:
             parts = urlsplit(url)
@@ -166,7 +166,7 @@ class DisplayAPI:
         normalized = renderer.normalize(url) if url else None
         if normalized is None:
             response = self._json({"error": "give the page's http(s) URL as ?url="}, 400)
-        elif self.middleware.options.sites and self._site_of_url(normalized) is None:
+        elif self.middleware.filter.sites and self._site_of_url(normalized) is None:
             response = self._json({"error": "not a page of this site"}, 404)
         else:
             try:
@@ -217,7 +217,7 @@ class DisplayAPI:
         origin = self.allowed_origin(request)
         if request.method == "OPTIONS":
             return self._cors(Response(status=204), origin, "POST")
-        if not self.middleware.options.sites:
+        if not self.middleware.filter.sites:
             return self._json({"error": "the beacon counts only configured sites"}, 403)
         if origin_header is not None and origin is None:
             # A page on another site asking its readers' browsers to report visits here.

@@ -91,6 +91,8 @@ class HitFilter:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        #: The sites that count: ``options.sites`` and those added in the manager.
+        self.sites: tuple[str, ...] = options.sites
         self.patterns = urls.PatternSet(options.blacklist, options.blacklist_hosts)
         self._referrers: dict[str, str | Skipped] = {}
         self._hosts: dict[str, tuple[str, str, str] | Skipped] = {}
@@ -107,6 +109,13 @@ class HitFilter:
                 logger.warning("ignoring invalid blacklist pattern %r", pattern)
         self.patterns = combined
         self._referrers = {}
+
+    def set_sites(self, hosts: list[str]) -> None:
+        """Count these sites (kept in the database, added in the manager) beside ``options.sites``."""
+        sites = tuple(dict.fromkeys([*self.options.sites, *hosts]))
+        if sites != self.sites:
+            self.sites = sites
+            self._hosts = {}
 
     # --- the Host header ----------------------------------------------------------------------
 
@@ -135,7 +144,7 @@ class HitFilter:
         return result
 
     def _site_of(self, host: str) -> str | None:
-        sites = self.options.sites
+        sites = self.sites
         if not sites:
             return host
         for site in sites:

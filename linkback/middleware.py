@@ -97,9 +97,11 @@ class LinkbackMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith(self.prefix):
             return self._serve(environ, start_response)
-        if environ.get("REQUEST_METHOD") != "GET":
+        method = environ.get("REQUEST_METHOD")
+        if method != "GET" and (method != "HEAD" or not self.advertise):
             return self.app(environ, start_response)
-        referer = environ.get("HTTP_REFERER")
+        # Only GETs count; a HEAD still learns our endpoints, as Webmention senders may ask so.
+        referer = environ.get("HTTP_REFERER") if method == "GET" else None
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
         advertise = None
         if self.advertise:

@@ -360,12 +360,14 @@ class HitWriter:
         self._store_failed_at = time.monotonic()
 
     def _reload_blacklist(self, store: Store) -> None:
+        """Pick up the blacklist patterns and sites kept in the database (the manager edits them)."""
         now = time.monotonic()
         if now - self._blacklist_loaded < BLACKLIST_RELOAD:
             return
         self._blacklist_loaded = now
         try:
             patterns = [row["pattern"] for row in store.blacklist()]
+            hosts = [row["host"] for row in store.sites()]
         except LinkbackError:
             return
         except Exception:
@@ -374,6 +376,7 @@ class HitWriter:
         if patterns != getattr(self, "_last_patterns", None):
             self._last_patterns = patterns
             self.filter.set_extra_patterns(patterns)
+        self.filter.set_sites(hosts)
 
     def reload_blacklist_soon(self) -> None:
         self._blacklist_loaded = 0.0

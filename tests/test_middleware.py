@@ -464,3 +464,22 @@ def test_exit_flushes_even_when_the_middleware_was_dropped(db_path: str, tmp_pat
     store = Store(db_path)
     assert [r["hits"] for r in store.linkbacks()] == [1]
     store.close()
+
+
+def test_sites_added_in_the_manager_count_without_a_restart(mw: LinkbackMiddleware) -> None:
+    client = Client(mw)
+    visit(client, host="example.net")
+    assert rows(mw) == []
+    mw.store.ensure_sites(["example.net"])  # what the manager's "add a site" stores
+    mw.writer.reload_blacklist_soon()
+    visit(client, host="blog.example.net")
+    (row,) = rows(mw)
+    assert (row["site"], row["target"]) == ("example.net", "http://blog.example.net/post")
+
+
+def test_head_requests_learn_the_endpoints_but_do_not_count(mw: LinkbackMiddleware) -> None:
+    client = Client(mw)
+    response = visit(client, method="HEAD")
+    assert '<http://example.com/.linkback/webmention>; rel="webmention"' in response.headers.get("Link", "")
+    assert response.headers["X-Pingback"] == "http://example.com/.linkback/xmlrpc"
+    assert rows(mw) == []

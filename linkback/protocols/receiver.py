@@ -230,8 +230,8 @@ class Receiver:
         Without configured sites only the host this request was sent to is ours.
         """
         host = urls.host_of(target)
-        if self.options.sites:
-            return self._filter.site_for(host)
+        if self.middleware.filter.sites:  # configured, or added in the manager
+            return self.middleware.filter.site_for(host)
         own = urls.normalize_host(environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""))
         return host if own is not None and host == own else None
 
