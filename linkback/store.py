@@ -656,6 +656,21 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         return self.conn.execute(sql, params).fetchone()[0]
 
+    def backup(self, destination: str | os.PathLike[str]) -> None:
+        """Copy the database to ``destination`` consistently, while others keep writing.
+
+        Uses SQLite's online backup, which copies a snapshot page by page; copying the file
+        itself could catch a half-applied transaction and miss what is still in the WAL.
+        """
+        try:
+            target = sqlite3.connect(os.fspath(destination))
+            try:
+                self.conn.backup(target)
+            finally:
+                target.close()
+        except sqlite3.Error as e:
+            raise StoreError("cannot back up %s to %s: %s" % (self.path, destination, e)) from e
+
     # --- settings, blacklist, sites -----------------------------------------------------------
 
     def get_setting(self, key: str, default: Any = None) -> Any:

@@ -224,3 +224,16 @@ def test_concurrent_writers_wait_instead_of_failing(db_path: str) -> None:
     store = Store(db_path)
     assert store.linkbacks()[0]["hits"] == 4 * 20 * 5
     store.close()
+
+
+def test_backup_is_a_consistent_copy_while_open(db_path: str, tmp_path) -> None:
+    store = Store(db_path)
+    store.record_hits({("https://a.example/", "https://example.com/p", "example.com", "2026-01-02"): (3, {1: 2, 7: 1})})
+    copy = str(tmp_path / "copy.db")
+    store.backup(copy)
+    restored = Store(copy)
+    (row,) = restored.linkbacks()
+    assert (row["source"], row["hits"]) == ("https://a.example/", 3)
+    assert restored.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    restored.close()
+    store.close()
