@@ -36,9 +36,9 @@ def test_scenario_shows_verified_linkbacks_with_permalinks(demo):
 
     # The visits came from Alice's front page; the linkback is keyed on the entry's permalink.
     front = by_source(rows, alice)
-    assert front["permalink"] == alice + "/2026/11/who-links-here.html"
+    assert front["permalink"] == alice + "/2026/11/backlinks-at-last.html"
     assert front["status"] == "verified"
-    assert front["title"] == "Who links here?"
+    assert front["title"] == "Backlinks at last"
 
     single = by_source(rows, "/posts/backlinks-are-back.html")
     assert single["status"] == "verified"
@@ -60,8 +60,8 @@ def test_scenario_shows_verified_linkbacks_with_permalinks(demo):
     session = requests.Session()
     session.trust_env = False  # loopback only: never through a proxy from the environment
     page = session.get(demo.post("hello-linkback"), timeout=10).text
-    assert alice + "/2026/11/who-links-here.html" in page
-    assert "Who links here?" in page
+    assert alice + "/2026/11/backlinks-at-last.html" in page
+    assert "Backlinks at last" in page
     assert "unrelated.html" not in page
     assert "Gardening in November" not in page
 

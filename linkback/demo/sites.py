@@ -122,8 +122,8 @@ def referring_sites(blog: str) -> list[ReferringSite]:
     alice_entries = [
         ("2026/11/tea-and-tables", "Tea and tables", "<p>Notes from a week of rearranging furniture.</p>"),
         (
-            "2026/11/who-links-here",
-            "Who links here?",
+            "2026/11/backlinks-at-last",
+            "Backlinks at last",
             '<p>I finally added backlinks to my own site after reading '
             '<a href="%s/posts/hello-linkback">Hello, linkback</a>, which explains how to show '
             "who links to each page without any third-party service.</p>" % blog,
