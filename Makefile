@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean check-fresh system-deps
+.PHONY: demo test lint bench clean check-fresh system-deps docs-screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ system-deps:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Refresh the README's screenshots (docs/*.png) from the demo in headless Chromium.
+docs-screenshots: $(STAMP) system-deps
+	LINKBACK_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_docs_screenshots.py
 
 check-fresh:
 	bash scripts/check-fresh.sh
