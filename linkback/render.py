@@ -12,10 +12,10 @@ Only linkbacks with status ``verified`` are listed. Every field came from a page
 else wrote, so each is cleaned of control and direction-override characters, shortened and
 escaped; a URL reaches ``href`` or ``src`` only when it is http(s).
 
-Rendered blocks are cached. Each call asks SQLite whether anything was committed since
-(``PRAGMA data_version`` for other connections and processes, ``total_changes`` for this
-connection's own writes, see :meth:`Store.change_token`); on any change the cache is
-emptied. No writer has to cooperate, and a cached call costs one ``PRAGMA``.
+Rendered blocks are cached. Each call reads a counter that database triggers raise whenever
+something a reader could see changes, in any process (see :meth:`Store.change_token`); on
+a change the cache is emptied. Counting hits does not raise it, so live traffic keeps the
+cache warm; visitor figures and the ``score`` order refresh within :data:`CACHE_TTL`.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ logger = logging.getLogger(__name__)
 
 #: Rendered blocks kept per database, least recently used dropped first.
 CACHE_SIZE = 2048
-#: Seconds a cached block lives even when nothing changes: ``max_age`` and the ``score``
-#: order depend on the clock.
-CACHE_TTL = 300.0
+#: Seconds a cached block lives even when nothing it shows changed: visitor figures, the
+#: ``score`` order and ``max_age`` move with traffic and the clock.
+CACHE_TTL = 60.0
 #: Discussion badges shown at most.
 MAX_DISCUSSIONS = 5
 #: Longest title, site name and author shown, in characters.

@@ -276,6 +276,33 @@ def m030_protocols_notifications(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m040_display_generation(db: sqlite_utils.Database) -> None:
+    # Rendered blocks are cached per process. Counting a hit changes a linkback's totals
+    # every second under traffic; invalidating on every commit would leave no cache at all.
+    # These triggers count only the changes a reader can see (what is shown, and how), in
+    # every process alike, without any writer having to remember to say so.
+    shown = (
+        "status, kind, permalink, target, title, blurb, blurb_start, blurb_end, author_name, "
+        "author_url, author_photo, published, site_name, favicon, points, comments, verified_at"
+    )
+    bump = "UPDATE counters SET value = value + 1 WHERE name = 'display_generation';"
+    db.executescript(
+        f"""
+        INSERT OR IGNORE INTO counters (name, value) VALUES ('display_generation', 0);
+        CREATE TRIGGER linkbacks_shown_insert AFTER INSERT ON linkbacks
+            WHEN NEW.status = 'verified' BEGIN {bump} END;
+        CREATE TRIGGER linkbacks_shown_delete AFTER DELETE ON linkbacks
+            WHEN OLD.status = 'verified' BEGIN {bump} END;
+        CREATE TRIGGER linkbacks_shown_update AFTER UPDATE OF {shown} ON linkbacks
+            WHEN OLD.status = 'verified' OR NEW.status = 'verified' BEGIN {bump} END;
+        CREATE TRIGGER sites_display_insert AFTER INSERT ON sites BEGIN {bump} END;
+        CREATE TRIGGER sites_display_delete AFTER DELETE ON sites BEGIN {bump} END;
+        CREATE TRIGGER sites_display_update AFTER UPDATE OF display, host ON sites BEGIN {bump} END;
+        """
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -714,16 +741,19 @@ class Store:
         "points", "comments", "hits", "value", "visitors", "first_seen", "last_seen",
     )
 
-    def change_token(self) -> tuple[int, int, int]:
-        """A value that differs whenever anything was committed since it was last read.
+    def change_token(self) -> tuple[int, int]:
+        """A value that changes whenever something a reader of the block could see changes.
 
-        ``PRAGMA data_version`` changes when *another* connection (any thread or process)
-        commits; ``total_changes`` counts this connection's own writes. Together they cover
-        every writer without any of them having to cooperate. The connection's identity is
-        part of the token because both counters start afresh on a new connection.
+        Triggers (migration ``m040``) count changes to what is shown: a linkback becoming or
+        ceasing to be ``verified``, its title, blurb, author, permalink and the like, and
+        sites' display options, from any connection or process. Hit counts are not among
+        them, so counting traffic does not empty render caches; those figures refresh with
+        the cache's time limit. The connection's identity is part of the token because a
+        new connection has no baseline.
         """
         conn = self.conn
-        return (id(conn), conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        row = conn.execute("SELECT value FROM counters WHERE name = 'display_generation'").fetchone()
+        return (id(conn), row[0] if row else 0)
 
     def displayed_linkbacks(
         self,

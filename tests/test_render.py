@@ -384,6 +384,30 @@ def test_status_change_hides_at_once(store: Store) -> None:
     assert renderer.render(PAGE) == ""
 
 
+def test_counting_hits_keeps_the_cache(db_path: str, store: Store) -> None:
+    renderer = Renderer(store)
+    linkback_id = add(store, "https://a.example/", title="steady")
+    first = renderer.render(PAGE)
+    source = store.linkback(linkback_id)["source"]
+    other = Store(db_path)  # the writer thread's connection, counting live traffic
+    other.record_hits({(source, PAGE, "example.com", "2026-11-20"): (5, {1: 3, 2: 2})})
+    other.close()
+    assert renderer.render(PAGE) is first, "hit counts alone do not empty the cache"
+    renderer.clear()
+    assert renderer.render(PAGE) is not first
+
+
+def test_title_change_invalidates(db_path: str, store: Store) -> None:
+    renderer = Renderer(store)
+    linkback_id = add(store, "https://a.example/", title="before")
+    assert titles(renderer.render(PAGE)) == ["before"]
+    other = Store(db_path)  # as the crawler re-verifying the page would
+    with other.write() as conn:
+        conn.execute("UPDATE linkbacks SET title = 'after' WHERE id = ?", (linkback_id,))
+    other.close()
+    assert titles(renderer.render(PAGE)) == ["after"]
+
+
 def test_site_options_change_invalidates(store: Store) -> None:
     renderer = Renderer(store)
     add(store, "https://a.example/")
