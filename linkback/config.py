@@ -137,7 +137,22 @@ class Options:
             values["batch_size"] = _number("batch_size", kwargs["batch_size"], 1, 1_000_000, int)
         if "flush_interval" in kwargs:
             values["flush_interval"] = _number("flush_interval", kwargs["flush_interval"], 0.01, 3600)
-        values["extra"] = {k: v for k, v in kwargs.items() if k in EXTRA_OPTIONS}
+        values["extra"] = extra = {k: v for k, v in kwargs.items() if k in EXTRA_OPTIONS}
+        # The other parts' options are checked now too, so a mistake fails at start-up rather
+        # than on the first request that needs it.
+        if extra.get("display") is not None:
+            from .render import validate_options
+
+            validate_options(extra["display"])
+        if extra.get("protocol_limits") is not None:
+            from .protocols.limits import Limits
+
+            Limits.from_option(extra["protocol_limits"])
+        for name in ("protocols", "admin"):
+            if name in extra and not isinstance(extra[name], bool):
+                raise ConfigError("%s: expected True or False, got %r" % (name, extra[name]))
+        if extra.get("secret_key") is not None and not isinstance(extra["secret_key"], str | bytes):
+            raise ConfigError("secret_key: expected a string, got %r" % (extra["secret_key"],))
         return cls(**values)
 
     def with_sites(self, sites: Iterable[str]) -> Options:

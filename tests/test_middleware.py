@@ -483,3 +483,20 @@ def test_head_requests_learn_the_endpoints_but_do_not_count(mw: LinkbackMiddlewa
     assert '<http://example.com/.linkback/webmention>; rel="webmention"' in response.headers.get("Link", "")
     assert response.headers["X-Pingback"] == "http://example.com/.linkback/xmlrpc"
     assert rows(mw) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"display": {"limit": "ten"}}, id="display"),
+        pytest.param({"protocol_limits": {"client": (0, "a minute")}}, id="protocol_limits"),
+        pytest.param({"protocol_limits": {"everyone": (1, 1)}}, id="protocol_limits key"),
+        pytest.param({"protocols": "yes"}, id="protocols"),
+        pytest.param({"admin": 1}, id="admin"),
+        pytest.param({"secret_key": 42}, id="secret_key"),
+    ],
+)
+def test_other_parts_options_fail_at_construction(db_path: str, options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        LinkbackMiddleware(html_app, db_path, **options)
+    assert next(iter(options)) in str(info.value)
