@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import lxml.etree
+
 from . import dom
 
 _CARD = frozenset({"h-card", "vcard"})
@@ -36,19 +38,31 @@ class Author:
         return bool(self.name or self.url or self.photo)
 
 
+_CLASS_XPATHS: dict[tuple[str, ...], Any] = {}
+
+
 def _first_with_class(root: Any, names: tuple[str, ...], stop_at_nested: bool = True) -> Any | None:
     """The first descendant of ``root`` with one of ``names``, not inside a nested h-* object."""
-    stack = list(reversed(list(root)))
-    while stack:
-        el = stack.pop()
-        if not isinstance(el.tag, str):
-            continue
+    finder = _CLASS_XPATHS.get(names)
+    if finder is None:
+        test = " or ".join("contains(@class, '%s')" % n for n in names)
+        finder = _CLASS_XPATHS[names] = lxml.etree.XPath(".//*[%s]" % test)
+    for el in finder(root):
         tokens = dom.classes(el)
-        if tokens and any(n in tokens for n in names):
-            return el
-        if stop_at_nested and tokens and any(_NESTED_ROOT.match(t) or t == "vcard" for t in tokens):
+        if not any(n in tokens for n in names):
             continue
-        stack.extend(reversed(list(el)))
+        if not stop_at_nested:
+            return el
+        nested = False
+        for parent in dom.ancestors(el):
+            if parent is root:
+                break
+            parent_tokens = dom.classes(parent)
+            if parent_tokens and any(_NESTED_ROOT.match(t) or t == "vcard" for t in parent_tokens):
+                nested = True
+                break
+        if not nested:
+            return el
     return None
 
 
@@ -95,9 +109,19 @@ def card(el: Any, base: str) -> Author:
     return author
 
 
+# A plain contains() first: the token test is costly and most elements fail the first.
+_CARDS = lxml.etree.XPath(
+    "//*[contains(@class, 'card')][contains(concat(' ', normalize-space(@class), ' '), ' h-card ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' vcard ')]"
+)
+_ENTRY_XPATH = lxml.etree.XPath(
+    "(//*[contains(@class, 'entry')][contains(concat(' ', normalize-space(@class), ' '), ' h-entry ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' hentry ')])[1]"
+)
+
+
 def _cards(tree: Any) -> list[Any]:
-    return [el for el in tree.iter() if isinstance(el.tag, str) and el.get("class")
-            and not _CARD.isdisjoint(el.get("class").split())]
+    return list(_CARDS(tree))
 
 
 def _card_for_url(tree: Any, url: str, base: str) -> Author | None:
@@ -132,17 +156,24 @@ def _author_from(el: Any, tree: Any, base: str) -> Author:
 
 
 def _main_entry(tree: Any) -> Any | None:
-    for el in tree.iter():
-        if isinstance(el.tag, str) and el.get("class"):
-            tokens = el.get("class").split()
-            if "h-entry" in tokens or "hentry" in tokens:
-                return el
-    return None
+    found = _ENTRY_XPATH(tree)
+    return found[0] if found else None
 
 
-def find_author(tree: Any, entry: Any | None, base: str) -> Author | None:
-    """The author of ``entry`` (or of the page's main entry), ``None`` when nothing says."""
-    scope = entry if entry is not None else _main_entry(tree)
+def main_entry(tree: Any) -> Any | None:
+    """The page's first h-entry (or hentry), if any."""
+    return _main_entry(tree)
+
+
+_UNSET: Any = object()
+
+
+def find_author(tree: Any, entry: Any | None, base: str, *, main: Any = _UNSET) -> Author | None:
+    """The author of ``entry`` (or of the page's main entry), ``None`` when nothing says.
+
+    :param main: the page's :func:`main_entry` when already known.
+    """
+    scope = entry if entry is not None else (_main_entry(tree) if main is _UNSET else main)
     if scope is not None:
         el = _first_with_class(scope, ("p-author", "u-author", "author"))
         if el is not None:
@@ -299,15 +330,15 @@ def _date_of(el: Any) -> str | None:
             return found
     value = _first_with_class(el, ("value",))
     if value is not None:
-        found = normalize_date(value.get("title") or value.get("datetime") or value.text_content())
+        found = normalize_date(value.get("title") or value.get("datetime") or dom.text(value))
         if found:
             return found
-    return normalize_date(el.text_content())
+    return normalize_date(dom.text(el))
 
 
-def find_published(tree: Any, entry: Any | None) -> str | None:
+def find_published(tree: Any, entry: Any | None, *, main: Any = _UNSET) -> str | None:
     """When the entry was published: ``dt-published``, ``article:published_time``, ``<time>``."""
-    scope = entry if entry is not None else _main_entry(tree)
+    scope = entry if entry is not None else (_main_entry(tree) if main is _UNSET else main)
     if scope is not None:
         el = _first_with_class(scope, ("dt-published", "published"))
         if el is not None:

@@ -51,7 +51,7 @@ def _search(pattern: re.Pattern[str], text: str) -> int | None:
 
 
 def _text(el: Any | None) -> str:
-    return dom.collapse(el.text_content()).strip() if el is not None else ""
+    return dom.collapse(dom.text(el)).strip() if el is not None else ""
 
 
 def _with_class(root: Any, tag: str, token: str) -> list[Any]:

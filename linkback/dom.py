@@ -34,6 +34,11 @@ HIDDEN_CLASSES = frozenset({
 _SPACE = re.compile(r"\s+")
 
 
+def text(el: Any) -> str:
+    """All the text inside an element (its tail excluded), as the tree has it."""
+    return "".join(el.itertext())
+
+
 def classes(el: Any) -> list[str]:
     """The class tokens of an element (empty list when it has none)."""
     value = el.get("class")

@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import lxml.etree
-import lxml.html
 
 from . import dom, urls
-from .authors import find_author, find_published
+from .authors import find_author, find_published, main_entry
 from .discussions import find_discussion
 from .permalinks import entry_title, find_entry, find_permalink, is_listing
 
@@ -41,7 +40,9 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 # no_network: nothing (DTD, entity, XInclude) is fetched; comments and PIs are dropped
 # at parse time, so they never reach text or blurbs.
-_PARSER = lxml.html.HTMLParser(
+# Plain etree elements, not lxml.html's: the per-element class lookup of lxml.html costs
+# more than the rest of the extraction together.
+_PARSER = lxml.etree.HTMLParser(
     no_network=True, remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
@@ -108,10 +109,15 @@ def parse_html(html: str | bytes) -> Any | None:
     if html.lstrip().startswith("<?xml"):
         html = html[html.index("?>") + 2:] if "?>" in html else html
     try:
-        return lxml.html.document_fromstring(html, parser=_PARSER)
-    except (lxml.etree.ParserError, ValueError) as e:
+        root = lxml.etree.fromstring(html, parser=_PARSER)
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError) as e:
         logger.debug("unparseable HTML: %s", e)
         return None
+    if root is None or not isinstance(root.tag, str):
+        return None
+    if root.tag != "html":  # a fragment: lxml gives its first element; wrap like a document
+        return lxml.etree.fromstring("<html><body>%s</body></html>" % html, parser=_PARSER)
+    return root
 
 
 # --- links -------------------------------------------------------------------------------------
@@ -154,11 +160,14 @@ def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) 
     if key is None:
         return []
     target_host = key.split("/", 1)[0].split(":", 1)[0]
+    # The last path segment of the target must appear in a relative link that matches.
+    tail = (key.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] if "/" in key else "").lower()
     base_host = dom.host(base)
     base_host = base_host[4:] if base_host.startswith("www.") else base_host
     local = base_host == target_host
     tags = ("a", "area", *_MEDIA) if include_media else ("a", "area")
     found = []
+    seen: dict[str, bool] = {}
     for el in tree.iter(*tags):
         href = el.get(_MEDIA.get(el.tag, "href"))
         if not href:
@@ -167,14 +176,46 @@ def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) 
         # host cannot match. Relative links match only when we link to the page's own host.
         head = href[:12].lstrip()
         if ":" in head or head.startswith("//"):
-            if href.isascii() and target_host not in href.lower():
+            lower = href.lower()
+            if href.isascii() and (target_host not in lower or tail not in lower):
                 continue
-        elif not local:
+        elif not local or (tail and tail not in href.lower() and href.isascii()):
             continue
-        url = dom.resolve(base, href)
-        if url and link_key(url) == key:
+        matched = seen.get(href)
+        if matched is None:
+            matched = _fast_match(href, key)
+            if matched is None:
+                url = dom.resolve(base, href)
+                matched = bool(url) and link_key(url) == key
+            seen[href] = matched
+        if matched:
             found.append(el)
     return found
+
+
+def _fast_match(href: str, key: str) -> bool | None:
+    """Compare a plain absolute link with a key without normalising; ``None`` when unsure.
+
+    Most links on a page are plain (lower-case host, no port, query, escapes or dot
+    segments): for those the loose key is the text itself, and a full normalisation,
+    which costs most of verification, is not needed.
+    """
+    head = href[:8]
+    if "://" in head:
+        rest = href.split("://", 1)[1]
+    elif href.startswith("//"):
+        rest = href[2:]
+    else:
+        return None
+    rest = rest.split("#", 1)[0]
+    if not rest.isascii() or any(c in rest for c in "?%:@\\ \t\n&;") or "/." in rest:
+        return None
+    host, _, path = rest.partition("/")
+    if host != host.lower():
+        return None
+    if host.startswith("www."):
+        rest = rest[4:]
+    return rest.rstrip("/") == key
 
 
 def verify(html: str | bytes, page_url: str, target: str, include_media: bool = False) -> bool:
@@ -280,6 +321,9 @@ _CONTAINERS = frozenset({"p", "li", "dd", "blockquote", "td", "figcaption", "div
                          "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "tr", "ul", "ol", "dl"})
 
 
+_TEXT_LENGTH = lxml.etree.XPath("string-length(normalize-space(.))")
+
+
 def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
     """About ``length`` characters of visible text around ``link``, cut at words.
 
@@ -295,8 +339,12 @@ def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> t
         block = parent
         if block.tag not in _CONTAINERS and block is not boundary:
             continue
+        # Measure in C first; collect the visible text (in Python) only for the block used.
+        last = block is boundary or block.tag == "body"
+        if not last and _TEXT_LENGTH(block) < length * 1.5:
+            continue
         text, start, end = dom.text_around(block, link)
-        if len(dom.collapse(text)) >= length or block is boundary or block.tag == "body":
+        if len(dom.collapse(text)) >= length or last:
             break
     if not text:
         text, start, end = dom.text_around(link, link)
@@ -464,8 +512,9 @@ def analyse(
         result.title = own or page_title(tree, result.site_name)
     if link is not None:
         result.blurb, result.blurb_start, result.blurb_end = make_blurb(link, entry)
-    author = find_author(tree, entry, base)
+    main = main_entry(tree) if entry is None else None
+    author = find_author(tree, entry, base, main=main)
     if author is not None:
         result.author_name, result.author_url, result.author_photo = author.name, author.url, author.photo
-    result.published = find_published(tree, entry)
+    result.published = find_published(tree, entry, main=main)
     return result

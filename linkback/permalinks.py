@@ -53,11 +53,12 @@ _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post
                                 "read-more", "title", "u-permalink"})
 
 _ENTRIES = lxml.etree.XPath(
-    "//*[self::article or contains(concat(' ', normalize-space(@class), ' '), ' h-entry ')"
+    "//*[self::article or (contains(@class, 'entry') or contains(@class, 'post')) and ("
+    "contains(concat(' ', normalize-space(@class), ' '), ' h-entry ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' hentry ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' post ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' type-post ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' xfolkentry ')]"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' xfolkentry '))]"
 )
 
 
@@ -270,7 +271,7 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: bool) -> st
                 continue
             tokens = dom.classes(a)
             parent_tokens = dom.classes(a.getparent()) if a.getparent() is not None else []
-            text = dom.collapse(a.text_content()).strip()
+            text = dom.collapse(dom.text(a)).strip()
             if (not _PERMALINK_CLASSES.isdisjoint(tokens) or "entry-title" in parent_tokens
                     or "post-title" in parent_tokens or a.find(".//time") is not None
                     or (text and _MORE.match(text))):

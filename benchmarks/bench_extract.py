@@ -1,0 +1,94 @@
+"""Extraction throughput on the corpus pages, beside lxml parsing alone and mf2py.
+
+For each page a link in it is taken as the target, so that verification, the blurb and
+the permalink search do their real work. Three figures, measured in this one run on the
+same decoded pages:
+
+* lxml parse alone (the physical reference: extraction cannot be faster than parsing);
+* linkback's :func:`~linkback.extract.analyse` (parse + verify + title + blurb + permalink,
+  and author, date, site name, favicon, discussion);
+* ``mf2py.parse`` (what Python Webmention receivers commonly use), when installed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from linkback import extract
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+#: Seconds each measurement runs for, about.
+BUDGET = 3.0
+
+
+def pages() -> list[tuple[str, str, str]]:
+    """(html, url, target) for every corpus blog, listing and aggregator page."""
+    files = sorted((CORPUS / "blog-pages").rglob("*.html"))
+    files += sorted((CORPUS / "pelican-output" / "custom").rglob("*.html"))
+    files += sorted((CORPUS / "aggregator-pages").rglob("*.html"))
+    found = []
+    for path in files:
+        html = extract.decode_html(path.read_bytes())
+        tree = extract.parse_html(html)
+        if tree is None:
+            continue
+        url = "https://%s/" % path.stem.replace("_", "-")[:40].strip(".-") or "https://page.example/"
+        # Links to other sites, as a mention of ours would be.
+        links = [u for _el, u in extract.find_links(tree, url) if not u.startswith(url)]
+        target = links[len(links) // 2] if links else "https://nothing.example/"
+        found.append((html, url, target))
+    return found
+
+
+def measure(work: dict[str, Callable[[str, str, str], Any]], corpus: list[tuple[str, str, str]]) -> dict[str, float]:
+    """Pages per second of each function over the corpus.
+
+    The functions take turns, one pass over the corpus each, for about :data:`BUDGET`
+    seconds each: a shared machine's changing load then weighs on all of them alike.
+    """
+    spent = dict.fromkeys(work, 0.0)
+    done = dict.fromkeys(work, 0)
+    for fn in work.values():  # warm up
+        for html, url, target in corpus[:3]:
+            fn(html, url, target)
+    while min(spent.values()) < BUDGET:
+        for name, fn in work.items():
+            if spent[name] >= BUDGET:
+                continue
+            start = time.perf_counter()
+            for html, url, target in corpus:
+                fn(html, url, target)
+            spent[name] += time.perf_counter() - start
+            done[name] += len(corpus)
+    rates = {name: done[name] / spent[name] for name in work}
+    for name, rate in rates.items():
+        print("  %-44s %8.0f pages/s" % (name, rate))
+    return rates
+
+
+def run() -> None:
+    if not CORPUS.is_dir():
+        print("  ../shared/corpus is not present; skipped")
+        return
+    corpus = pages()
+    size = sum(len(h) for h, _u, _t in corpus) / len(corpus)
+    print("  %d pages, %.0f kB on average" % (len(corpus), size / 1000))
+    work: dict[str, Callable[[str, str, str], Any]] = {
+        "lxml parse alone": lambda h, u, t: extract.parse_html(h),
+        "linkback analyse (parse + extract all)": lambda h, u, t: extract.analyse(h, u, t),
+    }
+    try:
+        import mf2py
+    except ImportError:
+        mf2py = None
+        print("  mf2py is not installed (pip install -e '.[test]'); skipped")
+    else:
+        work["mf2py.parse"] = lambda h, u, t: mf2py.parse(doc=h, url=u)
+    rates = measure(work, corpus)
+    full = rates["linkback analyse (parse + extract all)"]
+    print("  analyse / parse alone: %.0f %%" % (100.0 * full / rates["lxml parse alone"]))
+    if mf2py is not None:
+        print("  analyse / mf2py: %.0f×" % (full / rates["mf2py.parse"]))
