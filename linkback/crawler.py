@@ -133,6 +133,7 @@ class Crawler:
         self._store_lock = threading.Lock()
         self._local = threading.local()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._queue_lock = threading.Lock()
@@ -162,6 +163,7 @@ class Crawler:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the threads to stop, wait up to ``timeout`` seconds, give back unstarted jobs."""
         self._stop.set()
+        self._wake.set()
         with self.gate._cond:
             self.gate._cond.notify_all()
         end = time.monotonic() + timeout
@@ -172,6 +174,10 @@ class Crawler:
         if not self._threads and self._store is not None:
             self._store.close()
             self._store = None
+
+    def wake(self) -> None:
+        """Look for due jobs now rather than at the next poll (new linkbacks, tests)."""
+        self._wake.set()
 
     def _release_queue(self) -> None:
         with self._queue_lock:
@@ -187,7 +193,8 @@ class Crawler:
             try:
                 job = self._next_job(wait=True)
                 if job is None:
-                    self._stop.wait(POLL_INTERVAL)
+                    self._wake.wait(POLL_INTERVAL)
+                    self._wake.clear()
                     continue
                 self._process(job, collections.Counter())
             except Exception:  # keep the thread alive whatever one page does

@@ -337,3 +337,34 @@ def test_cli_refuses_loopback_without_the_flag(db_path: str) -> None:
         result = CliRunner().invoke(main, ["--db", db_path, "crawl", "--once", "--delay", "0"])
     assert result.exit_code == 0 and app.requests == []
     assert "Unverified: 1" in result.output
+
+
+def test_the_middleware_crawls_what_it_captured(db_path: str) -> None:
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    from linkback import LinkbackMiddleware
+
+    def app(environ: Any, start_response: Any) -> Any:
+        return Response("<p>our page</p>", content_type="text/html")(environ, start_response)
+
+    with serve(pages_app({"/post": LINKING.replace("https://www.example.com/post/", "http://example.com/post")})) as base:
+        middleware = LinkbackMiddleware(app, db_path, sites=["example.com"], crawl_delay=0,
+                                        allow_private_networks=True)
+        try:
+            Client(middleware).get("/post", base_url="http://example.com",
+                                   headers={"Referer": base + "/post", "User-Agent": "Mozilla/5.0 Firefox/120.0"})
+            middleware.flush()
+            store = Store(db_path)
+            status = None
+            for _ in range(200):
+                middleware.crawler.wake()
+                rows = store.linkbacks()
+                status = rows[0]["status"] if rows else None
+                if status not in (None, "pending"):
+                    break
+                time.sleep(0.05)
+            assert status == "verified"
+        finally:
+            middleware.close()
+    assert middleware.crawler is not None and not any(t.is_alive() for t in middleware.crawler._threads)
