@@ -312,11 +312,12 @@ def test_invalid_requests_spend_client_tokens_not_storage(tmp_path: Path) -> Non
         assert middleware.store.linkbacks() == []
 
 
-def test_misconfigured_limits_answer_500_not_raise(tmp_path: Path) -> None:
-    with receiving(tmp_path, protocol_limits={"client": "lots"}) as (middleware, client):
-        response = webmention(client, SOURCE, POST)
-        assert response.status_code == 500
-        assert middleware.store.linkbacks() == []
+def test_misconfigured_limits_fail_when_the_middleware_is_built(tmp_path: Path) -> None:
+    from linkback.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="protocol_limits"):
+        with receiving(tmp_path, protocol_limits={"client": "lots"}):
+            pass
 
 
 def test_rate_limiter_refills_and_forgets() -> None:
