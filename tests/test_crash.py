@@ -21,6 +21,7 @@ CHUNK = 500
 #: has sent and how many the writer thread has committed.
 INGEST = """
     import sys
+    import time
     from linkback import LinkbackMiddleware
 
     def site(environ, start_response):
@@ -44,8 +45,9 @@ INGEST = """
         stats = mw.stats()
         print(sent, stats["stored"], stats["dropped"], flush=True)
         # Stay inside the queue bound: this test is about crashes, not about a full queue.
+        # Wait by sleeping: a loop spinning on the GIL would starve the writer thread.
         while len(mw.writer.queue) > %(queue)d - %(chunk)d:
-            pass
+            time.sleep(0.002)
 """ % {"batch": BATCH_SIZE, "queue": QUEUE_SIZE, "chunk": CHUNK}
 
 
