@@ -1,0 +1,5 @@
+"""``python -m linkback``: the same as the ``linkback`` command."""
+
+from .cli import main
+
+main()
