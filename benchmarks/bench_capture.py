@@ -5,7 +5,13 @@
 (b) sustained ingestion through the real writer path: ``HitWriter.put`` then ``flush``
     (filter, normalise, hash, aggregate, one transaction per batch) into a file;
 (c) the physical reference: a plain ``executemany`` of one upsert per hit into the same
-    ``daily`` table, in transactions of the same size, with nothing else done.
+    ``daily`` table, in transactions of the same size, with nothing else done;
+(d) one batch of 3,000 new (source, target) pairs through ``Store.record_hits``, alone and
+    beside four threads that compute without pause (a busy threaded server). sqlite3 lets go
+    of the GIL around every step into SQLite, and getting it back from threads that compute
+    can take a switch interval (5 ms) or more, so beside busy threads a batch costs according
+    to its number of statements: a few per batch here, where a few per pair made such a
+    batch take seconds to minutes. Best of three runs.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -148,12 +155,66 @@ def executemany(workdir: str) -> float:
     return HITS / elapsed
 
 
+CONTENDED_PAIRS = 3_000
+SPINNERS = 4
+
+
+def _contended(work: Any, runs: int = 3) -> tuple[float, float]:
+    """Best seconds of ``runs`` calls of ``work()`` alone, then beside :data:`SPINNERS` threads
+    that compute."""
+    alone = min(_timed(work) for _ in range(runs))
+    stop = threading.Event()
+
+    def spin() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+
+    spinners = [threading.Thread(target=spin, daemon=True) for _ in range(SPINNERS)]
+    for thread in spinners:
+        thread.start()
+    try:
+        beside = min(_timed(work) for _ in range(runs))
+    finally:
+        stop.set()
+        for thread in spinners:
+            thread.join()
+    return alone, beside
+
+
+def _timed(work: Any) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def contention(workdir: str) -> dict[str, float]:
+    day = utc_day(time.time())
+    pairs = [("https://site%d.example.org/post" % n, "https://example.com/blog/%d" % (n % 50))
+             for n in range(CONTENDED_PAIRS)]
+    groups = {
+        (source, target, "example.com", day): (3, {n % 4096: 2, (7 * n + 1) % 4096: 1})
+        for n, (source, target) in enumerate(pairs)
+    }
+    stores = iter([Store(os.path.join(workdir, "contended%d.db" % n)) for n in range(6)])
+
+    def record() -> None:
+        store = next(stores)
+        store.record_hits(groups)
+        store.close()
+
+    figures = {}
+    figures["record_alone"], figures["record_beside"] = _contended(record)
+    return figures
+
+
 def run() -> None:
     print("machine: %d cores" % (os.cpu_count() or 0))
     with tempfile.TemporaryDirectory() as workdir:
         a = overhead(workdir)
         b = ingestion(workdir)
         c = executemany(workdir)
+        d = contention(workdir)
     print("(a) per-request overhead over a trivial WSGI app (%d requests, best of 5)" % REQUESTS)
     print("    trivial app alone:         %6.2f us" % a["without_bare_us"])
     print("    without Referer: +%6.2f us  (x%.2f)   target <= 5 us" % (a["without_us"], a["without_ratio"]))
@@ -161,3 +222,6 @@ def run() -> None:
     print("(b) writer path, put + flush into SQLite: %8.0f hits/s   target >= 50,000" % b)
     print("(c) plain executemany, one upsert a hit:  %8.0f hits/s" % c)
     print("    (b)/(c) = %.2f" % (b / c))
+    print("(d) Store.record_hits, %d new pairs, best of 3" % CONTENDED_PAIRS)
+    print("    alone: %.3f s   beside %d computing threads: %.3f s  (x%.1f)"
+          % (d["record_alone"], SPINNERS, d["record_beside"], d["record_beside"] / d["record_alone"]))

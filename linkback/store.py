@@ -473,27 +473,32 @@ class Store:
         (source, target) pair becomes a ``pending`` linkback with a due crawl job. Daily
         bins are merged with what other processes stored, and the day's value, visitor
         estimate and the linkback's totals are updated from the merged bins.
+
+        A batch costs a fixed number of statements (a few per 4,096 pairs or days), never a
+        few per pair: sqlite3 lets go of the GIL around every step into SQLite, and getting
+        it back can wait a whole switch interval (5 ms) while another thread computes, which
+        made a batch of 3,000 pairs take a minute beside one busy request thread.
         """
         if not groups:
             return 0
         now = now or utcnow()
         stamp = isotime(now)
-        created = 0
+        sites: dict[tuple[str, str], str] = {}
+        for source, target, site, _day in groups:
+            sites.setdefault((source, target), site)  # a new linkback's site: its first group's
         with self.write() as conn:
-            ids: dict[tuple[str, str], int] = {}
-            for source, target, site, _day in groups:
-                if (source, target) in ids:
-                    continue
-                row = conn.execute(
-                    "SELECT linkback_id FROM referrers WHERE url = ? AND target = ?",
-                    (source, target),
-                ).fetchone()
-                if row is None:
-                    linkback_id, new = self._create_linkback(conn, source, target, site, kind, stamp)
-                    created += new
-                else:
-                    linkback_id = row[0]
-                ids[(source, target)] = linkback_id
+            pairs = list(sites)
+            found = self._lookup_ids(conn, "referrer", pairs)
+            ids = {pair: linkback_id for pair, linkback_id in zip(pairs, found, strict=True)
+                   if linkback_id is not None}
+            missing = [pair for pair, linkback_id in zip(pairs, found, strict=True) if linkback_id is None]
+            created = 0
+            if missing:
+                new_ids, created = self._create_linkbacks(
+                    conn, [(source, target, sites[(source, target)]) for source, target in missing],
+                    kind, stamp,
+                )
+                ids.update(zip(missing, new_ids, strict=True))
 
             per_day: dict[tuple[int, str], list[Any]] = {}
             for (source, target, _site, day), (hits, bins) in groups.items():
@@ -507,16 +512,14 @@ class Store:
 
             totals: dict[int, list[float]] = {}
             daily_rows = []
+            stored = self._stored_days(conn, list(per_day))
             for (linkback_id, day), (hits, bins) in per_day.items():
-                row = conn.execute(
-                    "SELECT hits, value, visitors, bins FROM daily WHERE linkback_id = ? AND day = ?",
-                    (linkback_id, day),
-                ).fetchone()
+                row = stored.get((linkback_id, day))
                 if row is None:
                     old_hits, old_value, old_visitors, merged = 0, 0.0, 0.0, bins
                 else:
                     old_hits, old_value, old_visitors = row[0], row[1], row[2]
-                    merged = counting.merge_bins(counting.decode_bins(row[3]), bins)
+                    merged = counting.merge_bins(row[3], bins)
                 value = counting.compensated_value(merged)
                 visitors = counting.estimate_visitors(merged)
                 daily_rows.append(
@@ -528,50 +531,166 @@ class Store:
                 total[2] += visitors - old_visitors
                 total[3] = min(total[3], day)
                 total[4] = max(total[4], day)
-            conn.executemany(
-                "INSERT OR REPLACE INTO daily (linkback_id, day, hits, value, visitors, bins)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+            self._execute_rows(
+                conn,
+                "INSERT OR REPLACE INTO daily (linkback_id, day, hits, value, visitors, bins) VALUES ",
+                "(?, ?, ?, ?, ?, ?)",
                 daily_rows,
             )
             today = stamp[:10]
-            conn.executemany(
-                "UPDATE linkbacks SET hits = hits + ?, value = value + ?, visitors = visitors + ?,"
-                " first_seen = min(first_seen, ?), last_seen = max(last_seen, ?) WHERE id = ?",
+            # Only the counting columns are set: the display triggers (m040) watch the shown
+            # ones, and a hit must not invalidate every process's rendered blocks.
+            self._execute_rows(
+                conn,
+                "UPDATE linkbacks SET hits = hits + v.column2, value = value + v.column3,"
+                " visitors = visitors + v.column4, first_seen = min(first_seen, v.column5),"
+                " last_seen = max(last_seen, v.column6) FROM (VALUES ",
+                "(?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        hits, value, visitors,
+                        linkback_id, hits, value, visitors,
                         # Days before today come from backfilled logs: their hour is unknown.
                         stamp if first >= today else first + "T00:00:00Z",
                         stamp if last >= today else last + "T23:59:59Z",
-                        linkback_id,
                     )
                     for linkback_id, (hits, value, visitors, first, last) in totals.items()
                 ],
+                ") AS v WHERE linkbacks.id = v.column1",
             )
         return created
 
     def _create_linkback(
         self, conn: sqlite3.Connection, source: str, target: str, site: str, kind: str, stamp: str
     ) -> tuple[int, int]:
-        cur = conn.execute(
-            "INSERT INTO linkbacks (site, source, permalink, target, kind, status, first_seen, last_seen)"
-            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (permalink, target) DO NOTHING",
-            (site, source, source, target, kind, stamp, stamp),
-        )
-        new = cur.rowcount == 1
-        linkback_id = conn.execute(
-            "SELECT id FROM linkbacks WHERE permalink = ? AND target = ?", (source, target)
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT OR IGNORE INTO referrers (url, target, linkback_id) VALUES (?, ?, ?)",
-            (source, target, linkback_id),
-        )
-        if new:
-            conn.execute(
-                "INSERT OR IGNORE INTO jobs (linkback_id, url, due_at, created_at) VALUES (?, ?, ?, ?)",
-                (linkback_id, source, time.time(), time.time()),
+        """The linkback of a (source, target) that has no referrer row yet: its id, and 1 if
+        it is new (see :meth:`_create_linkbacks`)."""
+        ids, created = self._create_linkbacks(conn, [(source, target, site)], kind, stamp)
+        return ids[0], created
+
+    def _create_linkbacks(
+        self, conn: sqlite3.Connection, pairs: list[tuple[str, str, str]], kind: str, stamp: str
+    ) -> tuple[list[int], int]:
+        """The linkbacks of distinct (source, target, site) triples that have no referrer row
+        yet: their ids in order, and how many are new.
+
+        A source that is already some linkback's permalink (the crawler found it) is that
+        linkback. Every other triple becomes a ``pending`` linkback of ``kind`` with a crawl
+        job due now. Every triple gets its referrer row, so the next hit finds it at once.
+        """
+        keys = [(source, target) for source, target, _site in pairs]
+        found = self._lookup_ids(conn, "permalink", keys)
+        # Looked up inside the write transaction, so no other writer can add one of these
+        # before the insert: each one inserted here is new, and only new ones get a job.
+        fresh = [k for k, linkback_id in enumerate(found) if linkback_id is None]
+        created = 0
+        if fresh:
+            created = self._execute_rows(
+                conn,
+                "INSERT INTO linkbacks (site, source, permalink, target, kind, status, first_seen,"
+                " last_seen) VALUES ",
+                "(?, ?, ?, ?, ?, 'pending', ?, ?)",
+                [(pairs[k][2], pairs[k][0], pairs[k][0], pairs[k][1], kind, stamp, stamp) for k in fresh],
+                " ON CONFLICT (permalink, target) DO NOTHING",
             )
-        return linkback_id, int(new)
+            for k, linkback_id in zip(fresh, self._lookup_ids(conn, "permalink", [keys[k] for k in fresh]),
+                                      strict=True):
+                found[k] = linkback_id
+            due = time.time()
+            self._execute_rows(
+                conn,
+                "INSERT OR IGNORE INTO jobs (linkback_id, url, due_at, created_at) VALUES ",
+                "(?, ?, ?, ?)",
+                [(found[k], pairs[k][0], due, due) for k in fresh],
+            )
+        ids = [int(linkback_id) for linkback_id in found if linkback_id is not None]
+        if len(ids) != len(pairs):
+            raise StoreError("a new linkback could not be found again")
+        self._execute_rows(
+            conn,
+            "INSERT OR IGNORE INTO referrers (url, target, linkback_id) VALUES ",
+            "(?, ?, ?)",
+            [(source, target, linkback_id) for (source, target), linkback_id in zip(keys, ids, strict=True)],
+        )
+        return ids, created
+
+    #: How a (source, target) pair finds its linkback: by a referrer row (any URL that led to
+    #: it), or by the linkback's own permalink.
+    _LOOKUPS = {
+        "referrer": "JOIN referrers AS r ON r.url = j.url AND r.target = j.target",
+        "permalink": "JOIN linkbacks AS r ON r.permalink = j.url AND r.target = j.target",
+    }
+
+    def _lookup_ids(
+        self, conn: sqlite3.Connection, by: str, pairs: list[tuple[str, str]]
+    ) -> list[int | None]:
+        """The linkback id of each (source, target) pair found ``by`` referrer or permalink,
+        None where there is none; one statement returning one row per chunk of pairs."""
+        column = "r.linkback_id" if by == "referrer" else "r.id"
+        ids: list[int | None] = [None] * len(pairs)
+        for k, linkback_id in self._select_rows(
+            conn,
+            "WITH j (k, url, target) AS (VALUES ",
+            "(?, ?, ?)",
+            [(k, source, target) for k, (source, target) in enumerate(pairs)],
+            ") SELECT json_group_array(json_array(j.k, %s)) FROM j %s" % (column, self._LOOKUPS[by]),
+        ):
+            ids[k] = linkback_id
+        return ids
+
+    def _stored_days(
+        self, conn: sqlite3.Connection, keys: list[tuple[int, str]]
+    ) -> dict[tuple[int, str], tuple[int, float, float, dict[int, int]]]:
+        """The stored (hits, value, visitors, bins) of the (linkback id, day) keys that have a
+        daily row, read in one statement returning one row per chunk of keys."""
+        # JSON writes a REAL with 15 significant digits; 17 give back the very same double.
+        rows = self._select_rows(
+            conn,
+            "WITH j (k, linkback_id, day) AS (VALUES ",
+            "(?, ?, ?)",
+            [(k, linkback_id, day) for k, (linkback_id, day) in enumerate(keys)],
+            ") SELECT json_group_array(json_array(j.k, d.hits, printf('%!.17g', d.value),"
+            " printf('%!.17g', d.visitors), hex(d.bins)))"
+            " FROM j JOIN daily AS d ON d.linkback_id = j.linkback_id AND d.day = j.day",
+        )
+        return {
+            keys[k]: (hits, float(value), float(visitors), counting.decode_bins(bytes.fromhex(bins)))
+            for k, hits, value, visitors, bins in rows
+        }
+
+    #: Rows that one multi-row statement carries at most (fewer when a row's parameters
+    #: would pass SQLite's limit of 32,766 per statement).
+    _ROWS_PER_STATEMENT = 4096
+
+    @classmethod
+    def _chunks(
+        cls, conn: sqlite3.Connection, head: str, row: str, rows: list[tuple[Any, ...]], tail: str
+    ) -> Iterator[tuple[str, list[Any]]]:
+        """``head``, then ``row`` once per item of ``rows``, then ``tail``, as (SQL, parameters)
+        statements of as many rows as SQLite's parameter limit allows."""
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // max(1, row.count("?"))
+        size = max(1, min(cls._ROWS_PER_STATEMENT, limit))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            yield head + ", ".join([row] * len(chunk)) + tail, [value for item in chunk for value in item]
+
+    def _execute_rows(
+        self, conn: sqlite3.Connection, head: str, row: str, rows: list[tuple[Any, ...]], tail: str = ""
+    ) -> int:
+        """Run a multi-row statement over ``rows`` (see :meth:`_chunks`); return the rows changed."""
+        changed = 0
+        for sql, parameters in self._chunks(conn, head, row, rows, tail):
+            changed += conn.execute(sql, parameters).rowcount
+        return changed
+
+    def _select_rows(
+        self, conn: sqlite3.Connection, head: str, row: str, rows: list[tuple[Any, ...]], tail: str
+    ) -> list[list[Any]]:
+        """Run a query over ``rows`` (see :meth:`_chunks`) whose one result is a JSON array of
+        arrays; return the arrays of every chunk."""
+        found: list[list[Any]] = []
+        for sql, parameters in self._chunks(conn, head, row, rows, tail):
+            found.extend(json.loads(conn.execute(sql, parameters).fetchone()[0]))
+        return found
 
     def add_counter(self, name: str, amount: int) -> None:
         """Add to a named counter (dropped hits, for example)."""
@@ -766,7 +885,9 @@ class Store:
         order: str = "score",
         limit: int = 20,
         now: str | None = None,
-    ) -> list[dict[str, Any]]:
+        columns: Iterable[str] | None = None,
+        tuples: bool = False,
+    ) -> list[dict[str, Any]] | list[tuple[Any, ...]]:
         """Verified linkbacks of one page that the display options let through.
 
         :param target: the page's normalised URL.
@@ -779,7 +900,14 @@ class Store:
             (first seen), ``visitors`` or ``points`` (points plus comments, for discussions).
         :param limit: at most this many.
         :param now: ISO time the ``score`` is worked out at (default: now).
+        :param columns: the columns wanted, among :attr:`DISPLAY_COLUMNS` (default: all);
+            each row's keys are in this order.
+        :param tuples: give each row as a tuple of the ``columns``' values, not a dict (a
+            page of hundreds of linkbacks renders without building a dict per row).
         """
+        names = self.DISPLAY_COLUMNS if columns is None else tuple(columns)
+        if not set(names) <= set(self.DISPLAY_COLUMNS):
+            raise ValueError("columns must be among %s" % ", ".join(self.DISPLAY_COLUMNS))
         kinds = [k for k in kinds if k in KINDS]
         if not kinds or limit <= 0:
             return []
@@ -806,11 +934,17 @@ class Store:
         if order not in orders:
             raise ValueError("order must be one of %s" % ", ".join(orders))
         sql = "SELECT %s FROM linkbacks WHERE %s ORDER BY %s LIMIT %d" % (
-            ", ".join(self.DISPLAY_COLUMNS), " AND ".join(where), orders[order], int(limit)
+            ", ".join(names), " AND ".join(where), orders[order], int(limit)
         )
         if order == "score":
             params.append(now or isotime(utcnow()))
-        return [dict(row) for row in self.conn.execute(sql, params)]
+        # Plain tuples (zipped with the names): dict(sqlite3.Row) costs three times as much,
+        # which adds up on a page showing hundreds of linkbacks.
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        if tuples:
+            return cursor.execute(sql, params).fetchall()
+        return [dict(zip(names, row)) for row in cursor.execute(sql, params)]
 
     def site_display(self, host: str) -> dict[str, Any]:
         """The display options stored for one site (empty when none or no such site)."""

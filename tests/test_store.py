@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
 from capture_support import hits_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from linkback import StoreError
+from linkback import StoreError, counting
 from linkback.store import LINKBACK_FIELDS, SCHEMA_VERSION, STATUSES, Store
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -237,3 +241,120 @@ def test_backup_is_a_consistent_copy_while_open(db_path: str, tmp_path) -> None:
     assert restored.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     restored.close()
     store.close()
+
+
+# --- record_hits in bulk ----------------------------------------------------------------------
+
+
+def _statements(store: Store, groups: dict) -> int:
+    """How many statements ``store.record_hits(groups)`` runs."""
+    seen: list[str] = []
+
+    def trace(sql: str) -> None:
+        # SQLite reports a statement once more before each trigger program it runs
+        # (sqlite3_trace_v2, SQLITE_TRACE_STMT); those run inside the same step.
+        if not seen or seen[-1] != sql:
+            seen.append(sql)
+
+    store.conn.set_trace_callback(trace)
+    try:
+        store.record_hits(groups, now=NOW)
+    finally:
+        store.conn.set_trace_callback(None)
+    return len(seen)
+
+
+def _batch(pairs: int) -> dict:
+    return {
+        ("https://s%d.example.org/entry" % i, "https://example.com/p%d" % (i % 40), "example.com", day(i % 3)):
+            (3, {i % 4096: 2, (7 * i + 1) % 4096: 1})
+        for i in range(pairs)
+    }
+
+
+def test_record_hits_statements_do_not_grow_with_the_batch(tmp_path: Path) -> None:
+    """sqlite3 lets go of the GIL at every step into SQLite, and a busy thread can keep it
+    for a switch interval each time: a batch must cost a few statements, not a few a pair."""
+    counts = {}
+    for pairs in (10, 3000):
+        store = Store(str(tmp_path / ("%d.db" % pairs)))
+        new = _statements(store, _batch(pairs))  # every pair a new linkback
+        known = _statements(store, _batch(pairs))  # every pair and day stored already
+        assert store.count_linkbacks() == pairs
+        assert store.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == pairs
+        assert store.linkbacks(limit=1)[0]["hits"] == 6
+        counts[pairs] = (new, known)
+        store.close()
+    assert counts[10] == counts[3000]
+    assert max(counts[3000]) <= 12
+
+
+def test_counting_a_hit_leaves_rendered_blocks_valid(store: Store) -> None:
+    """The totals update sets only counting columns: the display triggers must not fire."""
+    store.add_linkback(SOURCE, TARGET, status="verified", title="An entry")
+    generation = store.counter("display_generation")
+    assert store.record_hits(hits_for(SOURCE, TARGET, day(0), clients(4), b"k" * 32), now=NOW) == 0
+    (row,) = store.linkbacks(today=TODAY)
+    assert (row["status"], row["title"], row["hits"]) == ("verified", "An entry", 4)
+    assert store.counter("display_generation") == generation
+
+
+class SmallChunks(Store):
+    """A store whose multi-row statements carry three rows, so a few groups span chunks."""
+
+    _ROWS_PER_STATEMENT = 3
+
+
+FRONT = "https://front.example/"
+ENTRY = "https://front.example/2026/entry"  # the permalink the crawler found for FRONT
+_group_keys = st.tuples(
+    st.sampled_from(["https://a.example/1", "https://b.example/2", FRONT, ENTRY, "https://c.example/é"]),
+    st.sampled_from([TARGET, "https://example.com/other"]),
+    st.sampled_from(["example.com", "www.example.com"]),
+    st.sampled_from([day(0), day(1), day(9)]),
+)
+_groups = st.dictionaries(
+    _group_keys,
+    st.tuples(st.integers(1, 60), st.dictionaries(st.integers(0, 4095), st.integers(1, 30), min_size=1, max_size=6)),
+    max_size=14,
+)
+
+
+def _snapshot(store: Store) -> dict:
+    conn = store.conn
+    return {
+        "linkbacks": [dict(r) for r in conn.execute(
+            "SELECT id, site, source, permalink, target, kind, status, hits, value, visitors,"
+            " first_seen, last_seen FROM linkbacks ORDER BY id")],
+        "daily": [
+            (r[0], r[1], r[2], r[3], r[4], counting.decode_bins(r[5]))
+            for r in conn.execute("SELECT linkback_id, day, hits, value, visitors, bins FROM daily"
+                                  " ORDER BY linkback_id, day")
+        ],
+        "referrers": sorted(tuple(r) for r in conn.execute("SELECT url, target, linkback_id FROM referrers")),
+        "jobs": sorted(tuple(r) for r in conn.execute("SELECT linkback_id, url FROM jobs")),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=_groups, groups=_groups)
+def test_bulk_is_the_same_as_one_group_at_a_time(before: dict, groups: dict) -> None:
+    with tempfile.TemporaryDirectory() as workdir:
+        base = Store(os.path.join(workdir, "base.db"))
+        # FRONT led to a linkback whose entry was found at ENTRY: both URLs reach it.
+        base.add_linkback(FRONT, TARGET, permalink=ENTRY, status="verified")
+        base.record_hits(before, now=NOW)
+        for name in ("bulk.db", "single.db"):
+            base.backup(os.path.join(workdir, name))
+        base.close()
+        bulk = SmallChunks(os.path.join(workdir, "bulk.db"))
+        single = Store(os.path.join(workdir, "single.db"))
+        created = bulk.record_hits(groups, now=NOW)
+        assert created == sum(single.record_hits({key: group}, now=NOW) for key, group in groups.items())
+        one, other = _snapshot(bulk), _snapshot(single)
+        bulk.close()
+        single.close()
+    # A total is a sum of per-day differences: the order of the additions may move its last bits.
+    visitors = [[row.pop("visitors") for row in snapshot["linkbacks"]] for snapshot in (one, other)]
+    assert visitors[0] == pytest.approx(visitors[1], rel=1e-9, abs=1e-9)
+    assert one == other
