@@ -28,7 +28,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from typing import Any
@@ -47,6 +47,13 @@ CACHE_SIZE = 2048
 #: Seconds a cached block lives even when nothing it shows changed: visitor figures, the
 #: ``score`` order and ``max_age`` move with traffic and the clock.
 CACHE_TTL = 60.0
+#: Entries kept cleaned and rendered per process (about 2 KB each), keyed by the values of
+#: their row: when a change anywhere empties the block cache, blocks are rebuilt from these
+#: and only the linkbacks whose shown values changed are cleaned and escaped again.
+ENTRY_CACHE_SIZE = 4096
+#: Distinct option sets whose entries are kept; past this the entry cache starts afresh
+#: (callers varying options per call must not grow it without bound).
+MAX_OPTION_SETS = 64
 #: Discussion badges shown at most.
 MAX_DISCUSSIONS = 5
 #: Longest title, site name and author shown, in characters.
@@ -75,6 +82,16 @@ DISCUSSION_SITES: dict[str, str] = {
     "tildes.net": "Tildes",
     "lemmy.world": "Lemmy",
 }
+
+#: The columns an entry is made from (:func:`entry`), in order; the images' only with
+#: ``show_images``. An entry is a function of these values and the options alone.
+ENTRY_COLUMNS = (
+    "kind", "source", "permalink", "title", "site_name", "author_name", "author_url",
+    "published", "first_seen", "blurb", "blurb_start", "blurb_end", "visitors", "points",
+    "comments",
+)
+IMAGE_COLUMNS = ("favicon", "author_photo")
+_ROW_COLUMNS = ENTRY_COLUMNS + IMAGE_COLUMNS
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SPACE = re.compile(r"\s+")
@@ -157,7 +174,8 @@ def _check(name: str, value: Any) -> Any:
         return ConfigError("display option %s: expected %s, got %r" % (name, expected, value))
 
     def number(low: float, high: float, whole: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not low <= value <= high):
             raise fail("a number from %s to %s" % (low, high))
         if whole and value != int(value):
             raise fail("a whole number")
@@ -277,14 +295,18 @@ def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
     """Text from another site, fit to show: invisible characters gone, spaces collapsed, short."""
     if not isinstance(value, str) or not value:
         return ""
-    text = _squeeze(value).strip()
+    # _squeeze inlined: this runs for three fields of every entry.
+    if value.isprintable() and "  " not in value:
+        text = value.strip()
+    else:
+        text = _SPACE.sub(" ", _INVISIBLE.sub("", value)).strip()
     if len(text) > limit:
         text = text[: max(0, limit - 1)].rstrip() + "…"
     return text
 
 
 def safe_url(value: Any) -> str | None:
-    """An http(s) URL fit for ``href``/``src`` (hosts in punycode, unsafe bytes quoted), or ``None``.
+    """An http(s) URL fit for ``href``/``src`` (hosts in punycode, unsafe bytes quoted) or ``None``.
 
     ``javascript:``, ``data:``, scheme-relative, credentials, control characters and
     whitespace tricks ("java\\tscript:") are all refused rather than repaired.
@@ -318,33 +340,38 @@ def _host_name(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def _parse_date(value: Any) -> dt.date | None:
+def _iso_date(value: Any) -> str | None:
+    """The day of an ISO date or time as ``YYYY-MM-DD`` (as written, no zone conversion)."""
     if not isinstance(value, str) or len(value) < 10:
         return None
     try:
-        return dt.datetime.fromisoformat(value.strip()).date()
+        return dt.datetime.fromisoformat(value.strip()).date().isoformat()
     except ValueError:
         pass
     try:
-        return dt.date.fromisoformat(value.strip()[:10])
+        return dt.date.fromisoformat(value.strip()[:10]).isoformat()
     except ValueError:
         return None
 
 
-def _blurb(row: Mapping[str, Any], limit: int) -> tuple[str, str, str]:
-    """(before, linking text, after), cleaned and cut to about ``limit`` around the link."""
-    blurb = row.get("blurb")
+def _blurb(blurb: Any, start: Any, end: Any, limit: int) -> tuple[str, list[int] | None]:
+    """The blurb cleaned and cut to about ``limit`` around the linking text, and where that
+    text is in it (``[start, end]``, or ``None`` when there is none)."""
     if not isinstance(blurb, str) or not blurb:
-        return "", "", ""
-    start, end = row.get("blurb_start"), row.get("blurb_end")
-    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(blurb):
-        before, mark, after = blurb[:start], blurb[start:end], blurb[end:]
-    else:
-        before, mark, after = blurb, "", ""
-
+        return "", None
+    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(blurb)):
+        return clean_text(blurb, limit), None
+    if (blurb.isprintable() and "  " not in blurb and len(blurb) <= limit
+            and end - start <= limit // 2 and blurb[0] != " " and blurb[-1] != " "
+            and (end - start > 1 or blurb[start] != " ")):
+        # Nothing to clean, trim or cut, and the mark is not blank (the only white space
+        # printable text holds is single spaces): most blurbs.
+        return blurb, [start, end]
+    before, mark, after = blurb[:start], blurb[start:end], blurb[end:]
+    # Squeezed apart, not whole: a run of spaces across the mark's edge must not move it.
     before, mark, after = _squeeze(before).lstrip(), _squeeze(mark), _squeeze(after).rstrip()
     if not mark.strip():
-        return clean_text(before + mark + after, limit), "", ""
+        return clean_text(before + mark + after, limit), None
     if len(mark) > limit // 2:
         mark = mark[: max(1, limit // 2 - 1)] + "…"
     room = max(0, limit - len(mark))
@@ -354,56 +381,106 @@ def _blurb(row: Mapping[str, Any], limit: int) -> tuple[str, str, str]:
         before = "…" + before[len(before) - keep_before + 1 :] if keep_before > 1 else ""
     if keep_after < len(after):
         after = after[: max(0, keep_after - 1)] + "…" if keep_after > 1 else ""
-    return before, mark, after
+    return before + mark + after, [len(before), len(before) + len(mark)]
 
 
 # --- entries ----------------------------------------------------------------------------------
 
 
 def entry(row: Mapping[str, Any], options: DisplayOptions) -> dict[str, Any]:
-    """One linkback as cleaned, JSON-ready data: the display's only view of a row."""
-    url = safe_url(row.get("permalink")) or safe_url(row.get("source"))
-    host = _host_name(url) if url else ""
-    kind = row.get("kind") if row.get("kind") in KINDS else "referrer"
-    site_name = clean_text(row.get("site_name"), 80)
+    """One linkback as cleaned, JSON-ready data: the display's only view of a row.
+
+    :param row: the linkback's columns (:data:`ENTRY_COLUMNS`, :data:`IMAGE_COLUMNS`);
+        missing ones count as empty.
+    """
+    get = row.get
+    return _entry(options, *[get(name) for name in _ROW_COLUMNS])
+
+
+def _entry(
+    options: DisplayOptions, kind: Any, source: Any, permalink: Any, title: Any, site_name: Any,
+    author_name: Any, author_url: Any, published: Any, first_seen: Any, blurb: Any,
+    blurb_start: Any, blurb_end: Any, visitors: Any, points: Any, comments: Any,
+    favicon: Any = None, author_photo: Any = None,
+) -> dict[str, Any]:
+    """:func:`entry` from the row's values, in :data:`ENTRY_COLUMNS` order (no dict per row)."""
+    url = safe_url(permalink) or safe_url(source)
+    if kind not in KINDS:
+        kind = "referrer"
+    # clean_text's usual case inline (text already clean and short enough): this runs for
+    # three fields of every entry.
+    if (site_name.__class__ is str and len(site_name) <= 80 and site_name.isprintable()
+            and "  " not in site_name):
+        site_name = site_name.strip()
+    else:
+        site_name = clean_text(site_name, 80)
+    if (title.__class__ is str and len(title) <= MAX_TEXT and title.isprintable()
+            and "  " not in title):
+        title = title.strip()
+    else:
+        title = clean_text(title)
+    if (author_name.__class__ is str and len(author_name) <= 80 and author_name.isprintable()
+            and "  " not in author_name):
+        author_name = author_name.strip()
+    else:
+        author_name = clean_text(author_name, 80)
     if kind == "discussion" and url:
         # Aggregators often name themselves by host alone ("news.ycombinator.com").
         site_name = DISCUSSION_SITES.get(urls.host_of(url)) or site_name
-    title = clean_text(row.get("title")) or site_name or host
-    date = _parse_date(row.get("published")) or _parse_date(row.get("first_seen"))
-    before, mark, after = _blurb(row, options.max_blurb)
-    visitors = row.get("visitors") or 0
+    if not site_name and url:
+        site_name = _host_name(url)
+    blurb, highlight = _blurb(blurb, blurb_start, blurb_end, options.max_blurb)
+    visitors = visitors or 0
     item: dict[str, Any] = {
         "kind": kind,
         "url": url,
-        "title": title,
-        "site_name": site_name or host,
-        "author_name": clean_text(row.get("author_name"), 80) or None,
-        "author_url": safe_url(row.get("author_url")),
-        "published": date.isoformat() if date else None,
-        "blurb": before + mark + after,
-        "highlight": [len(before), len(before) + len(mark)] if mark else None,
+        "title": title or site_name,
+        "site_name": site_name,
+        "author_name": author_name or None,
+        "author_url": safe_url(author_url) if author_url else None,
+        "published": _iso_date(published) or _iso_date(first_seen),
+        "blurb": blurb,
+        "highlight": highlight,
         "visitors": int(round(visitors)) if kind == "referrer" and visitors >= 1 else None,
-        "points": row.get("points") if isinstance(row.get("points"), int) else None,
-        "comments": row.get("comments") if isinstance(row.get("comments"), int) else None,
+        "points": points if isinstance(points, int) else None,
+        "comments": comments if isinstance(comments, int) else None,
     }
     if options.show_images:
-        item["favicon"] = safe_url(row.get("favicon"))
-        item["author_photo"] = safe_url(row.get("author_photo"))
+        item["favicon"] = safe_url(favicon)
+        item["author_photo"] = safe_url(author_photo)
     return item
 
 
 def _esc(text: str) -> str:
     """HTML-escape text from outside (as :func:`markupsafe.escape`, without making ``Markup``)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;"))
+    # A membership test costs a tenth of a replace() that finds nothing, and most text has
+    # none of the five characters.
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&#34;")
+    if "'" in text:
+        text = text.replace("'", "&#39;")
+    return text
 
 
-def _format_date(iso: str, options: DisplayOptions) -> str:
-    date = dt.date.fromisoformat(iso)
-    if options.date_format:
-        return date.strftime(options.date_format)
-    return "%d %s %d" % (date.day, _MONTHS[date.month - 1], date.year)
+def _esc_all(*texts: str) -> Sequence[str]:
+    """Each text HTML-escaped, in one pass over them all rather than one call per text.
+
+    Escaping maps each character on its own, so escaping the texts joined by NUL and
+    splitting again gives each text escaped, unless a text held a NUL itself: then there
+    are more parts than texts and each is escaped alone. (Cleaned text never holds one.)
+    """
+    joined = "\0".join(texts)
+    escaped = _esc(joined)
+    if escaped is joined:  # nothing to escape
+        return texts
+    parts = escaped.split("\0")
+    return parts if len(parts) == len(texts) else [_esc(text) for text in texts]
 
 
 def _link_attrs(options: DisplayOptions) -> str:
@@ -414,53 +491,105 @@ def _link_attrs(options: DisplayOptions) -> str:
     return ' rel="%s"' % escape(rel) if rel else ""
 
 
-def _link(url: str | None, text: str, css: str, attrs: str) -> str:
-    """A link when the URL is safe, else plain text; ``css`` and ``attrs`` are ours, not input."""
-    if url is None:
-        css = css.replace("u-url", "").strip().replace("  ", " ")
-        return '<span class="%s"%s>%s</span>' % (css, ' dir="auto"' if "dir=" in attrs else "", _esc(text))
-    return '<a class="%s" href="%s"%s>%s</a>' % (css, _esc(url), attrs, _esc(text))
+_SEPARATOR = '<span aria-hidden="true"> · </span>'
 
 
-def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> str:
-    """One ``<li>``, marked up as an h-cite so microformats readers can take it."""
-    parts = ['<li class="linkbacks__item linkbacks__item--%s h-cite">' % item["kind"]]
-    if options.show_images and item.get("favicon"):
-        parts.append(
-            '<img class="linkbacks__favicon" src="%s" alt="" width="16" height="16"'
-            ' loading="lazy" referrerpolicy="no-referrer">' % _esc(item["favicon"])
+def entry_writer(
+    options: DisplayOptions, attrs: str | None = None
+) -> Callable[[Mapping[str, Any]], str]:
+    """A function giving the ``<li>`` of an :func:`entry` under ``options``.
+
+    What depends on the options alone (link attributes, labels, switches, the date format)
+    is worked out here once, so a block of many entries does per entry only one escaping
+    pass and a few f-strings. Every text and URL of the item is escaped.
+
+    :param attrs: the links' extra attributes (default: ``rel`` and ``target`` from ``options``).
+
+    >>> write = entry_writer(DisplayOptions())
+    >>> write(entry({"source": "https://a.example/p", "title": "<b>"}, DisplayOptions()))[:38]
+    '<li class="linkbacks__item linkbacks__'
+    """
+    if attrs is None:
+        attrs = _link_attrs(options)
+    show_images, show_author = options.show_images, options.show_author
+    show_date, show_visitors = options.show_date, options.show_visitors
+    show_blurb = options.show_blurb
+    date_format = options.date_format
+    one_visitor = _esc(options.label("visitor"))
+    many_visitors = dict(options.labels).get("visitors", LABELS["visitors"])
+    author_dir = ' dir="auto"' if "dir=" in attrs else ""
+    # Days and visitor counts repeat within a block: each is formatted once.
+    dates: dict[str, str] = {}
+    counts: dict[Any, str] = {}
+
+    def write(item: Mapping[str, Any]) -> str:
+        url, author, author_url = item["url"], item["author_name"], item["author_url"]
+        blurb, highlight = item["blurb"] if show_blurb else "", item["highlight"]
+        start, end = highlight if blurb and highlight else (0, 0)
+        url, title, site, author, author_url, before, mark, after = _esc_all(
+            url or "", item["title"], item["site_name"], author or "", author_url or "",
+            blurb[:start], blurb[start:end], blurb[end:],
         )
-    parts.append(_link(item["url"], item["title"], "linkbacks__title u-url p-name", attrs + ' dir="auto"'))
-    meta = ['<span class="linkbacks__site" dir="auto">%s</span>' % _esc(item["site_name"])]
-    if options.show_author and item["author_name"]:
-        meta.append(
-            '<span class="linkbacks__author p-author h-card" dir="auto">%s</span>'
-            % _link(item["author_url"], item["author_name"], "p-name u-url", attrs)
-        )
-    if options.show_date and item["published"]:
-        meta.append(
-            '<time class="linkbacks__date dt-published" datetime="%s">%s</time>'
-            % (item["published"], _esc(_format_date(item["published"], options)))
-        )
-    if options.show_visitors and item["visitors"]:
-        n = item["visitors"]
-        meta.append(
-            '<span class="linkbacks__visitors">%s</span>'
-            % _esc(options.label("visitor") if n == 1 else options.label("visitors", n))
-        )
-    parts.append('<span class="linkbacks__meta">%s</span>' % '<span aria-hidden="true"> · </span>'.join(meta))
-    if options.show_blurb and item["blurb"]:
-        text = item["blurb"]
-        if item["highlight"]:
-            start, end = item["highlight"]
-            blurb = '%s<mark class="linkbacks__mark">%s</mark>%s' % (
-                _esc(text[:start]), _esc(text[start:end]), _esc(text[end:])
-            )
+        if url:
+            head = (f'<a class="linkbacks__title u-url p-name" href="{url}"{attrs} dir="auto">'
+                    f"{title}</a>")
         else:
-            blurb = _esc(text)
-        parts.append('<p class="linkbacks__blurb p-content" dir="auto">%s</p>' % blurb)
-    parts.append("</li>")
-    return "".join(parts)
+            head = f'<span class="linkbacks__title p-name" dir="auto">{title}</span>'
+        if show_images and item.get("favicon"):
+            favicon = _esc(item["favicon"])
+            head = (f'<img class="linkbacks__favicon" src="{favicon}" alt="" width="16" height="16"'
+                    f' loading="lazy" referrerpolicy="no-referrer">{head}')
+        meta = ""
+        if show_author and author:
+            if author_url:
+                author = f'<a class="p-name u-url" href="{author_url}"{attrs}>{author}</a>'
+            else:
+                author = f'<span class="p-name"{author_dir}>{author}</span>'
+            meta = (f'{_SEPARATOR}<span class="linkbacks__author p-author h-card" dir="auto">'
+                    f"{author}</span>")
+        published = item["published"]
+        if show_date and published:
+            shown = dates.get(published)
+            if shown is None:
+                # fromisoformat also refuses anything but a date before it reaches the attribute.
+                day = dt.date.fromisoformat(published)
+                text = (_esc(day.strftime(date_format)) if date_format
+                        else f"{day.day} {_MONTHS[day.month - 1]} {day.year}")
+                shown = dates[published] = (
+                    f'{_SEPARATOR}<time class="linkbacks__date dt-published"'
+                    f' datetime="{published}">{text}</time>'
+                )
+            meta += shown
+        n = item["visitors"]
+        if show_visitors and n:
+            shown = counts.get(n)
+            if shown is None:
+                text = one_visitor if n == 1 else _esc(
+                    many_visitors.replace("{n}", f"{n:,}").replace("{site}", "")
+                )
+                shown = counts[n] = f'{_SEPARATOR}<span class="linkbacks__visitors">{text}</span>'
+            meta += shown
+        if not blurb:
+            pass
+        elif highlight:
+            blurb = (f'<p class="linkbacks__blurb p-content" dir="auto">{before}'
+                     f'<mark class="linkbacks__mark">{mark}</mark>{after}</p>')
+        else:
+            blurb = f'<p class="linkbacks__blurb p-content" dir="auto">{after}</p>'
+        return (f'<li class="linkbacks__item linkbacks__item--{item["kind"]} h-cite">{head}'
+                f'<span class="linkbacks__meta"><span class="linkbacks__site" dir="auto">'
+                f"{site}</span>{meta}</span>{blurb}</li>")
+
+    return write
+
+
+def entry_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str | None = None) -> str:
+    """One ``<li>``, marked up as an h-cite so microformats readers can take it.
+
+    :param attrs: the links' extra attributes (default: ``rel`` and ``target`` from ``options``).
+        For many entries, :func:`entry_writer` does the per-options work once.
+    """
+    return entry_writer(options, attrs)(item)
 
 
 def badge_html(item: Mapping[str, Any], options: DisplayOptions, attrs: str) -> str:
@@ -486,10 +615,21 @@ def block_html(
     stylesheet_href: str | None = None,
 ) -> Markup:
     """The whole block; empty ``Markup`` when nothing is listed and ``empty`` is ``None``."""
-    if not entries and not discussions and options.empty is None:
+    write = entry_writer(options)
+    return _block_markup([write(item) for item in entries], discussions, options, stylesheet_href)
+
+
+def _block_markup(
+    items: list[str],
+    discussions: list[dict[str, Any]],
+    options: DisplayOptions,
+    stylesheet_href: str | None,
+) -> Markup:
+    """The block around entries already rendered (``items``: one ``<li>`` each)."""
+    if not items and not discussions and options.empty is None:
         return Markup("")
     attrs = _link_attrs(options)
-    parts = ['<section class="linkbacks" data-count="%d">' % len(entries)]
+    parts = ['<section class="linkbacks" data-count="%d">' % len(items)]
     if stylesheet_href and options.stylesheet:
         parts.append('<link rel="stylesheet" href="%s">' % escape(stylesheet_href))
     if options.heading:
@@ -498,9 +638,9 @@ def block_html(
     if discussions:
         parts.append('<p class="linkbacks__discussions">%s</p>'
                      % " ".join(badge_html(d, options, attrs) for d in discussions))
-    if entries:
+    if items:
         parts.append('<ol class="linkbacks__list">')
-        parts.extend(entry_html(item, options, attrs) for item in entries)
+        parts.extend(items)
         parts.append("</ol>")
     elif options.empty:
         parts.append('<p class="linkbacks__empty">%s</p>' % escape(options.empty))
@@ -518,7 +658,8 @@ def discussions_html(
     link = ""
     if stylesheet_href and options.stylesheet:
         link = '<link rel="stylesheet" href="%s">' % escape(stylesheet_href)
-    return Markup('<div class="linkbacks linkbacks--discussions">%s<p class="linkbacks__discussions">%s</p></div>'
+    return Markup('<div class="linkbacks linkbacks--discussions">%s'
+                  '<p class="linkbacks__discussions">%s</p></div>'
                   % (link, " ".join(badge_html(d, options, attrs) for d in discussions)))
 
 
@@ -545,6 +686,10 @@ class Renderer:
     :param drop_params: query parameters that never make a different page (as the capture).
     :param keep_params: parameters kept even when ``drop_params`` match them.
     :param stylesheet_href: where the default stylesheet is served, linked from each block.
+    :param cache_size: rendered blocks kept.
+    :param ttl: seconds a block is kept when nothing it shows changes.
+    :param entry_cache_size: cleaned and rendered entries kept (0: none), see
+        :data:`ENTRY_CACHE_SIZE`.
     """
 
     def __init__(
@@ -557,6 +702,7 @@ class Renderer:
         stylesheet_href: str | None = None,
         cache_size: int = CACHE_SIZE,
         ttl: float = CACHE_TTL,
+        entry_cache_size: int = ENTRY_CACHE_SIZE,
     ) -> None:
         self._store = store
         self.defaults = validate_options(defaults or {})
@@ -565,11 +711,21 @@ class Renderer:
         self.stylesheet_href = stylesheet_href
         self.cache_size = cache_size
         self.ttl = ttl
-        self._cache: collections.OrderedDict[Hashable, tuple[int, float, Any]] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[Hashable, tuple[int, float, Any]] = (
+            collections.OrderedDict()
+        )
         self._lock = threading.Lock()
         self._generation = 0
         self._local = threading.local()
         self._site_options: tuple[int, dict[str, dict[str, Any]]] | None = None
+        self.entry_cache_size = entry_cache_size
+        # (option set number, row values) -> (entry, its <li> or None). Keyed by every value
+        # an entry is made from, so never stale: only dropped for room.
+        self._entries: dict[tuple[int, tuple[Any, ...]], tuple[dict[str, Any], str | None]] = {}
+        # Numbers only ever grow, so a number taken before the cache started afresh can
+        # never stand for another option set afterwards.
+        self._option_sets: dict[DisplayOptions, int] = {}
+        self._option_set_count = 0
 
     @property
     def store(self) -> Store:
@@ -609,12 +765,58 @@ class Renderer:
                     self._cache.popitem(last=False)
         return value
 
-    def clear(self) -> None:
-        """Forget every cached block."""
+    def clear(self, *, entries: bool = True) -> None:
+        """Forget every cached block and, unless ``entries`` is false, every cached entry."""
         with self._lock:
             self._generation += 1
             self._cache.clear()
             self._site_options = None
+            if entries:
+                self._entries.clear()
+                self._option_sets.clear()
+
+    def _entries_of(
+        self, rows: list[tuple[Any, ...]], options: DisplayOptions, html: bool
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The entries of ``rows`` (values in :data:`ENTRY_COLUMNS` order) and, with ``html``,
+        their ``<li>``, through the entry cache."""
+        write = entry_writer(options) if html else None
+        if self.entry_cache_size <= 0:
+            items = [_entry(options, *row) for row in rows]
+            return items, [write(item) for item in items] if write else []
+        number = self._option_sets.get(options)
+        if number is None:
+            with self._lock:
+                if len(self._option_sets) >= MAX_OPTION_SETS:
+                    self._option_sets.clear()
+                    self._entries.clear()
+                number = self._option_sets.get(options)
+                if number is None:
+                    number = self._option_sets[options] = self._option_set_count
+                    self._option_set_count += 1
+        cache = self._entries
+        get = cache.get
+        items: list[dict[str, Any]] = []
+        markup: list[str] = []
+        new: dict[tuple[int, tuple[Any, ...]], tuple[dict[str, Any], str | None]] = {}
+        for row in rows:
+            # The row's values are the key: an entry is made from them and the options alone.
+            key = (number, row)
+            found = get(key)
+            if found is None:
+                item = _entry(options, *row)
+                found = new[key] = (item, write(item) if write else None)
+            elif write and found[1] is None:
+                found = new[key] = (found[0], write(found[0]))
+            items.append(found[0])
+            if write:
+                markup.append(found[1])
+        if new:
+            with self._lock:
+                cache.update(new)
+                for _ in range(len(cache) - self.entry_cache_size):
+                    del cache[next(iter(cache))]  # the oldest
+        return items, markup
 
     # reading
 
@@ -639,41 +841,56 @@ class Renderer:
         return resolve_options(self.defaults, site_options, overrides, strict=(True, False, True))
 
     def normalize(self, target_url: str) -> str | None:
-        return urls.normalize_url(target_url, drop_params=self.drop_params, keep_params=self.keep_params)
+        return urls.normalize_url(
+            target_url, drop_params=self.drop_params, keep_params=self.keep_params
+        )
 
     def listing(self, target_url: str, **options: Any) -> Listing:
-        """The entries and discussions one page shows (uncached; :meth:`render` caches)."""
+        """The entries and discussions one page shows (read now; :meth:`render` caches blocks)."""
+        listing, _ = self._listing(target_url, options, html=False)
+        # Copies: the entries themselves stay in the entry cache, shared by later blocks.
+        listing.entries = [dict(item) for item in listing.entries]
+        return listing
+
+    def _listing(
+        self, target_url: str, options: Mapping[str, Any], html: bool
+    ) -> tuple[Listing, list[str]]:
         url = self.normalize(target_url) if isinstance(target_url, str) else None
         opts = self.options_for(url, options)
         if url is None:
-            return Listing(None, opts, [], [])
+            return Listing(None, opts, [], []), []
         store = self.store
         since = None
         if opts.max_age is not None:
             since = isotime(utcnow() - dt.timedelta(days=opts.max_age))
         kinds = [k for k in opts.kinds if k != "discussion"]
+        columns = ENTRY_COLUMNS + IMAGE_COLUMNS if opts.show_images else ENTRY_COLUMNS
         rows = store.displayed_linkbacks(
             url, kinds=kinds, seen_since=since, min_visitors=opts.min_visitors,
-            min_value=opts.min_value, order=opts.order, limit=opts.limit,
+            min_value=opts.min_value, order=opts.order, limit=opts.limit, columns=columns,
+            tuples=True,
         ) if kinds else []
         discussions = []
         if "discussion" in opts.kinds:
             discussions = [
-                entry(row, opts) for row in store.displayed_linkbacks(
+                _entry(opts, *row) for row in store.displayed_linkbacks(
                     url, kinds=("discussion",), seen_since=since, order="points",
-                    limit=MAX_DISCUSSIONS,
+                    limit=MAX_DISCUSSIONS, columns=columns, tuples=True,
                 )
             ]
-        return Listing(url, opts, [entry(row, opts) for row in rows], discussions)
+        items, markup = self._entries_of(rows, opts, html)
+        return Listing(url, opts, items, discussions), markup
 
     def render(self, target_url: str, **options: Any) -> Markup:
         """The linkbacks block of ``target_url``; see :func:`linkback.render`."""
-        return self._safely(("block", target_url, _key(options)), lambda: self._block(target_url, options))
+        return self._safely(
+            ("block", target_url, _key(options)), lambda: self._block(target_url, options)
+        )
 
     def render_discussions(self, target_url: str, **options: Any) -> Markup:
         """Only the discussion badges of ``target_url``."""
         def build() -> Markup:
-            listing = self.listing(target_url, **dict(options, kinds=("discussion",)))
+            listing, _ = self._listing(target_url, dict(options, kinds=("discussion",)), html=False)
             return discussions_html(listing.discussions, listing.options, self.stylesheet_href)
 
         return self._safely(("discussions", target_url, _key(options)), build)
@@ -683,9 +900,9 @@ class Renderer:
         return self._cached(key, build)
 
     def _block(self, target_url: str, options: Mapping[str, Any]) -> Markup:
-        listing = self.listing(target_url, **options)
+        listing, markup = self._listing(target_url, options, html=True)
         discussions = listing.discussions if listing.options.discussions else []
-        return block_html(listing.entries, discussions, listing.options, self.stylesheet_href)
+        return _block_markup(markup, discussions, listing.options, self.stylesheet_href)
 
     def _safely(self, key: Hashable, build: Callable[[], Markup]) -> Markup:
         try:
@@ -728,7 +945,9 @@ def renderer_for(database: str | os.PathLike[str]) -> Renderer:
     return found
 
 
-def render(target_url: str, database: str | os.PathLike[str] = "linkback.db", **display_options: Any) -> Markup:
+def render(
+    target_url: str, database: str | os.PathLike[str] = "linkback.db", **display_options: Any
+) -> Markup:
     """The linkbacks block of one page, as ``Markup`` safe to put in any template.
 
     :param target_url: the page's URL, as the reader requested it (normalised here).
@@ -763,6 +982,6 @@ def stylesheet() -> Markup:
 
 
 __all__ = [
-    "DisplayOptions", "LABELS", "Listing", "Renderer", "clean_text", "entry", "render",
-    "render_discussions", "renderer_for", "safe_url", "stylesheet", "validate_options",
+    "DisplayOptions", "LABELS", "Listing", "Renderer", "clean_text", "entry", "entry_writer",
+    "render", "render_discussions", "renderer_for", "safe_url", "stylesheet", "validate_options",
 ]

@@ -20,6 +20,7 @@ from linkback.errors import ConfigError
 from linkback.render import (
     DisplayOptions,
     Renderer,
+    block_html,
     clean_text,
     options_dict,
     renderer_for,
@@ -459,6 +460,111 @@ def test_cache_entries_expire(store: Store) -> None:
     first = renderer.render(PAGE)
     assert renderer.render(PAGE) is not first
     assert renderer.render(PAGE) == first
+
+
+# --- the entry cache ---------------------------------------------------------------------------
+
+
+def test_entries_are_reused_across_changes_elsewhere(store: Store) -> None:
+    renderer = Renderer(store)
+    for i in range(5):
+        add(store, "https://a%d.example/" % i, title="entry %d" % i)
+    first = str(renderer.render(PAGE))
+    cached = dict(renderer._entries)
+    add(store, "https://other.example/", target="https://example.com/elsewhere")
+    again = renderer.render(PAGE)
+    assert str(again) == first and again is not first  # block rebuilt, same markup
+    assert all(renderer._entries[key] is value for key, value in cached.items())
+
+
+def test_entry_cache_never_shows_a_stale_entry(db_path: str, store: Store) -> None:
+    renderer = Renderer(store)
+    linkback_id = add(store, "https://a.example/", title="before", visitors=3.0)
+    add(store, "https://b.example/", title="unchanged")
+    assert "before" in titles(renderer.render(PAGE))
+    other = Store(db_path)
+    with other.write() as conn:
+        conn.execute("UPDATE linkbacks SET title = 'after' WHERE id = ?", (linkback_id,))
+    other.close()
+    assert sorted(titles(renderer.render(PAGE))) == ["after", "unchanged"]
+    # Figures that move without emptying the block cache show once the block is rebuilt.
+    store.record_hits({("https://a.example/", PAGE, "example.com", "2026-11-20"): (40, {1: 40})})
+    renderer.clear(entries=False)
+    markup = lxml_html.fromstring(str(renderer.render(PAGE)))
+    assert [el.text_content() for el in markup.find_class("linkbacks__visitors")] == ["4 visitors"]
+
+
+def test_entry_cache_keeps_options_apart(store: Store) -> None:
+    renderer = Renderer(store)
+    add(store, "https://a.example/", author_name="Ann", favicon="https://a.example/f.ico")
+    assert "Ann" in renderer.render(PAGE)
+    assert "Ann" not in renderer.render(PAGE, show_author=False)
+    assert "f.ico" in renderer.render(PAGE, show_images=True)
+    assert "f.ico" not in renderer.render(PAGE) and "Ann" in renderer.render(PAGE)
+
+
+def test_entry_cache_is_bounded(store: Store) -> None:
+    renderer = Renderer(store, entry_cache_size=4)
+    for i in range(10):
+        add(store, "https://a%d.example/" % i)
+    assert len(titles(renderer.render(PAGE))) == 10
+    assert len(renderer._entries) == 4
+
+
+def test_entry_cache_can_be_off(store: Store) -> None:
+    add(store, "https://a.example/", title="uncached")
+    renderer = Renderer(store, entry_cache_size=0)
+    assert titles(renderer.render(PAGE)) == ["uncached"]
+    assert renderer.listing(PAGE).entries[0]["title"] == "uncached"
+    assert not renderer._entries
+
+
+def test_many_option_sets_start_the_entry_cache_afresh(store: Store) -> None:
+    renderer = Renderer(store)
+    add(store, "https://a.example/", title="t")
+    for limit in range(1, 100):
+        assert titles(renderer.render(PAGE, limit=limit)) == ["t"]
+    assert len(renderer._option_sets) <= 64
+
+
+def test_listing_gives_copies_of_cached_entries(store: Store) -> None:
+    renderer = Renderer(store)
+    add(store, "https://a.example/", title="original")
+    renderer.listing(PAGE).entries[0]["title"] = "<changed by a caller>"
+    renderer.clear(entries=False)
+    assert renderer.listing(PAGE).entries[0]["title"] == "original"
+    assert titles(renderer.render(PAGE)) == ["original"]
+
+
+def test_block_is_block_html_of_the_listing(store: Store) -> None:
+    for i, payload in enumerate(["<b>&'\"", "ok", "tab\tand\u202e"]):
+        add(store, "https://a%d.example/" % i, title=payload, blurb=payload + " text",
+            blurb_start=0, blurb_end=2, author_name=payload,
+            author_url="https://a.example/?a=1&b='")
+    renderer = Renderer(store)
+    listing = renderer.listing(PAGE, limit=200)
+    expected = block_html(listing.entries, listing.discussions, listing.options)
+    assert renderer.render(PAGE, limit=200, stylesheet=False) == expected
+    renderer.clear(entries=False)  # now from the entry cache
+    assert renderer.render(PAGE, limit=200, stylesheet=False) == expected
+
+
+# --- the store's display query ----------------------------------------------------------------
+
+
+def test_displayed_linkbacks_columns_and_tuples(store: Store) -> None:
+    add(store, "https://a.example/", title="one", visitors=2.0)
+    add(store, "https://b.example/", title="two", visitors=5.0)
+    rows = store.displayed_linkbacks(PAGE, order="visitors")
+    assert [row["title"] for row in rows] == ["two", "one"]
+    assert tuple(rows[0]) == Store.DISPLAY_COLUMNS
+    narrow = store.displayed_linkbacks(PAGE, order="visitors", columns=("title", "visitors"))
+    assert narrow == [{"title": "two", "visitors": 5.0}, {"title": "one", "visitors": 2.0}]
+    assert store.displayed_linkbacks(
+        PAGE, order="visitors", columns=("title", "visitors"), tuples=True
+    ) == [("two", 5.0), ("one", 2.0)]
+    with pytest.raises(ValueError):
+        store.displayed_linkbacks(PAGE, columns=("title", "status"))
 
 
 def test_unreadable_database_renders_nothing(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:

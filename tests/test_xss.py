@@ -168,6 +168,38 @@ def test_json_api_html_is_inert(db_path: str) -> None:
         app.close()
 
 
+@pytest.mark.parametrize("payload", PAYLOADS[::3], ids=[repr(p)[:40] for p in PAYLOADS[::3]])
+def test_payload_rendered_from_the_entry_cache_is_the_same(store: Store, payload: str) -> None:
+    from linkback.render import Renderer
+
+    columns: dict[str, Any] = {name: payload for name in TEXT_FIELDS + URL_FIELDS}
+    columns["blurb_start"], columns["blurb_end"] = 0, min(len(payload), 5)
+    store.add_linkback("https://ok.example/a", PAGE, status="verified", **columns)
+    renderer = Renderer(store)
+    cold = str(renderer.render(PAGE, show_images=True, empty="none"))
+    renderer.clear(entries=False)
+    assert str(renderer.render(PAGE, show_images=True, empty="none")) == cold
+    assert_inert(cold)
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=500, deadline=None)
+def test_escaping_is_markupsafes(text: str) -> None:
+    from markupsafe import escape
+
+    from linkback.render import _esc
+
+    assert _esc(text) == str(escape(text))
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("ab<>&\"'\x00 é"), max_size=12), max_size=9))
+@settings(max_examples=500, deadline=None)
+def test_escaping_many_at_once_is_escaping_each(texts: list[str]) -> None:
+    from linkback.render import _esc, _esc_all
+
+    assert list(_esc_all(*texts)) == [_esc(text) for text in texts]
+
+
 @given(st.text(max_size=200))
 @settings(max_examples=500, deadline=None)
 def test_safe_url_never_lets_anything_unsafe_through(value: str) -> None:
