@@ -16,6 +16,10 @@ Rendered blocks are cached. Each call reads a counter that database triggers rai
 something a reader could see changes, in any process (see :meth:`Store.change_token`); on
 a change the cache is emptied. Counting hits does not raise it, so live traffic keeps the
 cache warm; visitor figures and the ``score`` order refresh within :data:`CACHE_TTL`.
+
+Cleaned and rendered entries are cached apart (:data:`ENTRY_CACHE_SIZE`), keyed by the
+values of the row each was made from and by the options: never stale, so they outlive the
+blocks, and a block emptied by a change elsewhere is rebuilt without cleaning its entries again.
 """
 
 from __future__ import annotations
