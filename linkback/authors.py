@@ -121,14 +121,24 @@ _ENTRY_XPATH = lxml.etree.XPath(
 
 
 def _cards(tree: Any) -> list[Any]:
-    return list(_CARDS(tree))
+    """Every h-card (or vcard) of the page (``tree`` or a :class:`~linkback.dom.Page`)."""
+    page = dom.as_page(tree)
+    cards = page.cache.get("cards")
+    if cards is None:
+        cards = page.cache["cards"] = list(_CARDS(page.tree)) if page.mentions("h-card", "vcard") else []
+    return cards
 
 
-def _card_for_url(tree: Any, url: str, base: str) -> Author | None:
-    for el in _cards(tree):
-        read = card(el, base)
-        if read.url and _same(read.url, url):
-            return read
+def _card_for_url(page: dom.Page, url: str, base: str) -> Author | None:
+    cards = _cards(page)
+    if not cards:
+        return None
+    read = page.cache.get(("read cards", base))
+    if read is None:
+        read = page.cache[("read cards", base)] = [card(el, base) for el in cards]
+    for author in read:
+        if author.url and _same(author.url, url):
+            return Author(author.name, author.url, author.photo)
     return None
 
 
@@ -136,7 +146,7 @@ def _same(a: str, b: str) -> bool:
     return a.rstrip("/").split("://", 1)[-1] == b.rstrip("/").split("://", 1)[-1]
 
 
-def _author_from(el: Any, tree: Any, base: str) -> Author:
+def _author_from(el: Any, page: dom.Page, base: str) -> Author:
     tokens = dom.classes(el)
     if not _CARD.isdisjoint(tokens):
         return card(el, base)
@@ -145,7 +155,7 @@ def _author_from(el: Any, tree: Any, base: str) -> Author:
         return card(inner, base)
     url = _url_of(el, base) if el.tag in ("a", "link", "area") else None
     if url:
-        found = _card_for_url(tree, url, base)
+        found = _card_for_url(page, url, base)
         if found is not None:
             return found
         # u-author is a URL property: its text is not the author's name (mf2).
@@ -155,14 +165,14 @@ def _author_from(el: Any, tree: Any, base: str) -> Author:
     return Author(name=text[:200] if text else None)
 
 
-def _main_entry(tree: Any) -> Any | None:
-    found = _ENTRY_XPATH(tree)
-    return found[0] if found else None
-
-
 def main_entry(tree: Any) -> Any | None:
-    """The page's first h-entry (or hentry), if any."""
-    return _main_entry(tree)
+    """The page's first h-entry (or hentry), if any (``tree`` may be a :class:`~linkback.dom.Page`)."""
+    page = dom.as_page(tree)
+    if "main entry" not in page.cache:
+        found = _ENTRY_XPATH(page.tree) if page.mentions("h-entry", "hentry") else []
+        page.cache["main entry"] = found[0] if found else None
+    return page.cache["main entry"]
+
 
 
 _UNSET: Any = object()
@@ -171,13 +181,15 @@ _UNSET: Any = object()
 def find_author(tree: Any, entry: Any | None, base: str, *, main: Any = _UNSET) -> Author | None:
     """The author of ``entry`` (or of the page's main entry), ``None`` when nothing says.
 
+    :param tree: the page's tree, or a :class:`~linkback.dom.Page` of it.
     :param main: the page's :func:`main_entry` when already known.
     """
-    scope = entry if entry is not None else (_main_entry(tree) if main is _UNSET else main)
+    page = dom.as_page(tree)
+    scope = entry if entry is not None else (main_entry(page) if main is _UNSET else main)
     if scope is not None:
         el = _first_with_class(scope, ("p-author", "u-author", "author"))
         if el is not None:
-            author = _author_from(el, tree, base)
+            author = _author_from(el, page, base)
             if author:
                 return author
         for parent in dom.ancestors(scope):
@@ -185,20 +197,22 @@ def find_author(tree: Any, entry: Any | None, base: str, *, main: Any = _UNSET) 
             if "h-feed" in tokens or "hfeed" in tokens:
                 el = _first_with_class(parent, ("p-author", "u-author", "author"))
                 if el is not None:
-                    author = _author_from(el, tree, base)
+                    author = _author_from(el, page, base)
                     if author:
                         return author
     fallback = None
-    rel_scopes = ([scope] if scope is not None else []) + [tree]
-    for root in rel_scopes:
+    everywhere = [el for el in page.walked() if el.tag == "a" or el.tag == "link"]
+    rel_scopes = ([scope.iter("a", "link")] if scope is not None else []) + [everywhere]
+    for elements in rel_scopes:
         if fallback is not None:
             break
-        for a in root.iter("a", "link"):
-            if "author" in (a.get("rel") or "").lower().split() and a.get("href"):
+        for a in elements:
+            rel = a.get("rel")
+            if rel and "author" in rel.lower().split() and a.get("href"):
                 url = dom.resolve(base, a.get("href"))
                 if not url:
                     continue
-                found = _card_for_url(tree, url, base)
+                found = _card_for_url(page, url, base)
                 if found is not None:
                     return found
                 if url.lower().endswith(".txt"):
@@ -211,24 +225,31 @@ def find_author(tree: Any, entry: Any | None, base: str, *, main: Any = _UNSET) 
                 break
     # A page whose only top-level h-card stands beside its entries: that card is their
     # author (how XRay and link blogs such as adactio.com/links read it).
-    cards = [c for c in _cards(tree) if not any(
+    cards = [c for c in _cards(page) if not any(
         not _CARD.isdisjoint(dom.classes(p)) or "h-entry" in dom.classes(p) or "hentry" in dom.classes(p)
         for p in dom.ancestors(c))]
     if len(cards) == 1 and dom.classes(cards[0]) and "h-card" in dom.classes(cards[0]):
         author = card(cards[0], base)
         if author.name:
             return author
-    name = dom.meta_content(tree, "author", "article:author", "dc.creator", "twitter:creator")
+    name = page.meta("author", "article:author", "dc.creator", "twitter:creator")
     if name:
         if name.startswith(("http://", "https://")):
             return fallback or Author(url=name)
         return Author(name=name[:200], url=fallback.url if fallback else None)
-    return _json_ld_author(tree, base) or fallback
+    return _json_ld_author(page, base) or fallback
 
 
-def _json_ld(tree: Any) -> list[dict[str, Any]]:
+def _json_ld(page: dom.Page) -> list[dict[str, Any]]:
+    items = page.cache.get("json-ld")
+    if items is None:
+        items = page.cache["json-ld"] = _read_json_ld(page.tagged("script"))
+    return items
+
+
+def _read_json_ld(scripts: list[Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    for script in tree.iter("script"):
+    for script in scripts:
         if (script.get("type") or "").lower() != "application/ld+json" or not script.text:
             continue
         try:
@@ -247,8 +268,8 @@ def _json_ld(tree: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _json_ld_author(tree: Any, base: str) -> Author | None:
-    for item in _json_ld(tree):
+def _json_ld_author(page: dom.Page, base: str) -> Author | None:
+    for item in _json_ld(page):
         author = item.get("author")
         if isinstance(author, list) and author:
             author = author[0]
@@ -337,8 +358,12 @@ def _date_of(el: Any) -> str | None:
 
 
 def find_published(tree: Any, entry: Any | None, *, main: Any = _UNSET) -> str | None:
-    """When the entry was published: ``dt-published``, ``article:published_time``, ``<time>``."""
-    scope = entry if entry is not None else (_main_entry(tree) if main is _UNSET else main)
+    """When the entry was published: ``dt-published``, ``article:published_time``, ``<time>``.
+
+    :param tree: the page's tree, or a :class:`~linkback.dom.Page` of it.
+    """
+    page = dom.as_page(tree)
+    scope = entry if entry is not None else (main_entry(page) if main is _UNSET else main)
     if scope is not None:
         el = _first_with_class(scope, ("dt-published", "published"))
         if el is not None:
@@ -346,19 +371,19 @@ def find_published(tree: Any, entry: Any | None, *, main: Any = _UNSET) -> str |
             if found:
                 return found
     if entry is None or scope is None:
-        found = normalize_date(dom.meta_content(
-            tree, "article:published_time", "og:published_time", "datepublished", "date", "dc.date",
+        found = normalize_date(page.meta(
+            "article:published_time", "og:published_time", "datepublished", "date", "dc.date",
             "dcterms.created",
         ))
         if found:
             return found
-    for root in ([scope] if scope is not None else []) + ([tree] if entry is None else []):
-        for time_el in root.iter("time"):
+    for times in ([scope.iter("time")] if scope is not None else []) + ([page.tagged("time")] if entry is None else []):
+        for time_el in times:
             found = normalize_date(time_el.get("datetime"))
             if found:
                 return found
     if entry is None:
-        for item in _json_ld(tree):
+        for item in _json_ld(page):
             if isinstance(item.get("datePublished"), str):
                 found = normalize_date(item["datePublished"])
                 if found:

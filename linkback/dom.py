@@ -52,6 +52,8 @@ def collapse(text: str) -> str:
 
 def is_hidden(el: Any) -> bool:
     """True for elements a reader does not see: ``hidden``, ``aria-hidden``, ``display:none``."""
+    if not el.keys():  # most elements have no attribute at all
+        return False
     if el.get("hidden") is not None or el.get("aria-hidden") == "true":
         return True
     style = el.get("style")
@@ -86,6 +88,143 @@ def text_around(el: Any, link: Any) -> tuple[str, int, int]:
     return text, marks[0], marks[1]
 
 
+def text_near(el: Any, link: Any, length: int) -> tuple[str, int, int]:
+    """Like :func:`text_around`, with only the text a ``length``-character window needs.
+
+    The text of ``el`` is read outwards from the link, about ``length / 2`` characters (once
+    whitespace is collapsed) each side, more on one side when the other is short, so a blurb
+    costs the same in a short paragraph and in a whole page.
+    """
+    if el is link:
+        return text_around(el, link)
+    visible = link.tag not in SKIP_TAGS and not is_hidden(link)
+    for parent in ancestors(link):
+        if not visible or parent is el:
+            break
+        visible = parent.tag not in SKIP_TAGS and not is_hidden(parent)
+    else:
+        visible = False  # not inside el
+    margin = 8  # the window's cuts and joins move a side by a character or two
+    if not visible or el.tag in SKIP_TAGS or is_hidden(el):
+        # The link's text is not shown: what precedes it is all of el's text (text_around).
+        text = _side(lambda parts, left: _backward(el, parts, left), length + margin, reverse=True)
+        return text, len(text), len(text)
+    inside: list[str] = []
+    marks: list[int] = []
+    _collect(link, inside, link, marks, tail=False)
+    own = "".join(inside)
+    need = max(length - len(" ".join(own.split())), 0)
+
+    def before(reach: int) -> str:
+        return _side(lambda parts, left: _preceding(link, el, parts, left), reach, reverse=True)
+
+    def after(reach: int) -> str:
+        return _side(lambda parts, left: _following(link, el, parts, left), reach)
+
+    half = need // 2 + margin
+    head, tail = before(half), after(half)
+    if len(" ".join(head.split())) <= half:  # all of it, and short: the window takes more after
+        tail = after(need + margin)
+    elif len(" ".join(tail.split())) <= half:
+        head = before(need + margin)
+    return head + own + tail, len(head) + marks[0], len(head) + marks[1]
+
+
+def _side(read: Any, reach: int, reverse: bool = False) -> str:
+    """Text read until it holds more than ``reach`` characters once whitespace is collapsed,
+    or all there is. ``reverse``: the reader gives the nearest piece first."""
+    budget = reach + 2
+    while True:
+        parts: list[str] = []
+        cut = read(parts, [budget])
+        text = "".join(reversed(parts)) if reverse else "".join(parts)
+        if not cut or len(" ".join(text.split())) > reach:  # the collapsed length
+            return text
+        budget *= 2
+
+
+def _take(parts: list[str], piece: str, left: list[int]) -> bool:
+    """Add ``piece``; True when the budget in ``left`` (characters that are not layout
+    whitespace, about) is spent."""
+    parts.append(piece)
+    if not piece.isspace():
+        left[0] -= len(piece.strip()) + 1
+    return left[0] <= 0
+
+
+def _preceding(link: Any, top: Any, parts: list[str], left: list[int]) -> bool:
+    """The visible text before ``link`` inside ``top``, nearest piece first; True when cut."""
+    node = link
+    while node is not top:
+        for sibling in node.itersiblings(preceding=True):
+            if sibling.tail and _take(parts, sibling.tail, left):
+                return True
+            if _backward(sibling, parts, left):
+                return True
+        parent = node.getparent()
+        if parent.text and _take(parts, parent.text, left):
+            return True
+        if parent.tag in BLOCK_TAGS:
+            parts.append(" ")
+        node = parent
+    return False
+
+
+def _following(link: Any, top: Any, parts: list[str], left: list[int]) -> bool:
+    """The visible text after ``link`` inside ``top``, in order; True when cut."""
+    node = link
+    while node is not top:
+        if node.tail and _take(parts, node.tail, left):
+            return True
+        for sibling in node.itersiblings():
+            if _forward(sibling, parts, left):
+                return True
+            if sibling.tail and _take(parts, sibling.tail, left):
+                return True
+        node = node.getparent()
+        if node.tag in BLOCK_TAGS:
+            parts.append(" ")
+    return False
+
+
+def _forward(el: Any, parts: list[str], left: list[int]) -> bool:
+    tag = el.tag
+    if not isinstance(tag, str) or tag in SKIP_TAGS or is_hidden(el):
+        return False
+    block = tag in BLOCK_TAGS
+    if block:
+        parts.append(" ")
+    if el.text and _take(parts, el.text, left):
+        return True
+    for child in el:
+        if _forward(child, parts, left):
+            return True
+        if child.tail and _take(parts, child.tail, left):
+            return True
+    if block:
+        parts.append(" ")
+    return False
+
+
+def _backward(el: Any, parts: list[str], left: list[int]) -> bool:
+    tag = el.tag
+    if not isinstance(tag, str) or tag in SKIP_TAGS or is_hidden(el):
+        return False
+    block = tag in BLOCK_TAGS
+    if block:
+        parts.append(" ")
+    for child in el.iterchildren(reversed=True):
+        if child.tail and _take(parts, child.tail, left):
+            return True
+        if _backward(child, parts, left):
+            return True
+    if el.text and _take(parts, el.text, left):
+        return True
+    if block:
+        parts.append(" ")
+    return False
+
+
 def _collect(el: Any, parts: list[str], link: Any, marks: list[int], tail: bool = True) -> None:
     tag = el.tag
     if isinstance(tag, str) and tag not in SKIP_TAGS and not is_hidden(el):
@@ -111,6 +250,102 @@ def _collect(el: Any, parts: list[str], link: Any, marks: list[int], tail: bool 
             parts.append(" ")
     if tail and el.tail:
         parts.append(el.tail)
+
+
+class Page:
+    """A parsed page and the facts every extraction step asks of it, each found once.
+
+    Walking a tree costs as much as a tenth of parsing it, so the elements the steps look
+    up anywhere in the document (links, ``<base>``, ``<meta>``, ``<link>``, ``<title>``,
+    ``<time>``, ``<script>``) are collected in a single walk, the first time one is asked
+    for, and the head's ``<meta>`` values are read once.
+
+    :param tree: the document's root element.
+    :param html: the text the tree was parsed from, when known. A class name absent from
+        it is absent from the tree, so :meth:`mentions` lets whole-tree class searches be
+        skipped with a substring test (a class written with character references is not
+        seen; that only hides a page's own markup from it).
+
+    Example::
+
+        page = Page(parse_html(html), html)
+        page.tagged("time"), page.meta("og:title"), page.mentions("h-card", "vcard")
+    """
+
+    #: The elements one walk collects.
+    WALKED = ("a", "area", "base", "meta", "link", "title", "time", "script")
+
+    def __init__(self, tree: Any, html: str | None = None) -> None:
+        self.tree = tree
+        self.html = html
+        self._walked: list[Any] | None = None
+        self._tags: dict[str, list[Any]] = {}
+        self._metas: dict[str, str] | None = None
+        #: Results other modules compute once per page (cards, the main entry, ...).
+        self.cache: dict[str, Any] = {}
+
+    def walked(self) -> list[Any]:
+        """Every element of :data:`WALKED` in document order."""
+        if self._walked is None:
+            self._walk()
+        return self._walked  # type: ignore[return-value]
+
+    def tagged(self, tag: str) -> list[Any]:
+        """The elements named ``tag`` in document order; ``"links"`` is ``a`` and ``area`` together."""
+        if self._walked is None:
+            self._walk()
+        return self._tags[tag]
+
+    def _walk(self) -> None:
+        tags: dict[str, list[Any]] = {name: [] for name in self.WALKED}
+        links: list[Any] = []
+        tags["links"] = links
+        walked = list(self.tree.iter(*self.WALKED))
+        for el in walked:
+            tag = el.tag
+            tags[tag].append(el)
+            if tag == "a" or tag == "area":
+                links.append(el)
+        self._tags = tags
+        self._walked = walked
+
+    def mentions(self, *words: str) -> bool:
+        """False only when the page's text is known and contains none of ``words``."""
+        html = self.html
+        if html is None:
+            return True
+        for word in words:
+            if word in html:
+                return True
+        return False
+
+    def meta(self, *names: str) -> str | None:
+        """Like :func:`meta_content`, from ``<meta>`` values read once."""
+        metas = self._metas
+        if metas is None:
+            metas = self._metas = _metas(self.tree)
+        for name in names:
+            if name in metas:
+                return metas[name]
+        return None
+
+
+def as_page(tree: Any) -> Page:
+    """``tree`` itself when it is a :class:`Page`, else a new one around it."""
+    return tree if isinstance(tree, Page) else Page(tree)
+
+
+def _metas(tree: Any) -> dict[str, str]:
+    """The first non-empty content of each ``<meta>`` name (the head's, when there is one)."""
+    head = tree.find("head")
+    found: dict[str, str] = {}
+    for meta in (head if head is not None else tree).iter("meta"):
+        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        if key and key not in found:
+            content = collapse(meta.get("content") or "").strip()
+            if content:
+                found[key] = content
+    return found
 
 
 def resolve(base: str, href: str | None) -> str | None:
@@ -171,15 +406,7 @@ def ancestors(el: Any) -> Iterator[Any]:
 
 def meta_content(tree: Any, *names: str) -> str | None:
     """The first non-empty ``<meta name|property=...>`` content among ``names`` (in that order)."""
-    head = tree.find("head")
-    found: dict[str, str] = {}
-    scope = head if head is not None else tree
-    for meta in scope.iter("meta"):
-        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
-        if key in names and key not in found:
-            content = collapse(meta.get("content") or "").strip()
-            if content:
-                found[key] = content
+    found = _metas(tree)
     for name in names:
         if name in found:
             return found[name]

@@ -27,7 +27,7 @@ from typing import Any
 import lxml.etree
 
 from . import dom, urls
-from .authors import find_author, find_published, main_entry
+from .authors import find_author, find_published
 from .discussions import find_discussion
 from .permalinks import entry_title, find_entry, find_permalink, is_listing
 
@@ -125,7 +125,11 @@ def parse_html(html: str | bytes) -> Any | None:
 
 def base_url(tree: Any, page_url: str) -> str:
     """The URL relative links resolve against: the first ``<base href>``, else the page's URL."""
-    for base in tree.iter("base"):
+    return _base(tree.iter("base"), page_url)
+
+
+def _base(bases: Any, page_url: str) -> str:
+    for base in bases:
         href = dom.resolve(page_url, base.get("href"))
         if href:
             return href
@@ -137,6 +141,8 @@ link_key = dom.link_key
 
 
 _MEDIA = {"img": "src", "video": "src", "audio": "src", "source": "src"}
+_LINK_TAGS = ("a", "area")
+_MEDIA_TAGS = ("a", "area", *_MEDIA)
 
 
 def find_links(tree: Any, base: str, *, include_media: bool = False) -> list[tuple[Any, str]]:
@@ -145,7 +151,7 @@ def find_links(tree: Any, base: str, *, include_media: bool = False) -> list[tup
     ``<a href>`` and ``<area href>``; with ``include_media`` also ``img``/``video``/``audio``
     ``src`` (Webmention counts embedded media as links).
     """
-    tags = ("a", "area", *_MEDIA) if include_media else ("a", "area")
+    tags = _MEDIA_TAGS if include_media else _LINK_TAGS
     found = []
     for el in tree.iter(*tags):
         url = dom.resolve(base, el.get(_MEDIA.get(el.tag, "href")))
@@ -154,14 +160,13 @@ def find_links(tree: Any, base: str, *, include_media: bool = False) -> list[tup
     return found
 
 
-_NAMING_HOST = lxml.etree.XPath(
-    "//*[self::a or self::area][contains(translate(@href, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',"
-    " 'abcdefghijklmnopqrstuvwxyz'), $host)]"
-)
-
-
 def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) -> list[Any]:
     """The elements linking to ``target`` (loosely compared, see :func:`link_key`)."""
+    return _matching(tree.iter(*(_MEDIA_TAGS if include_media else _LINK_TAGS)), base, target, include_media)
+
+
+def _matching(elements: Any, base: str, target: str, media: bool = False) -> list[Any]:
+    """Those of ``elements`` (links, and media with ``media``) whose URL is ``target``."""
     key = link_key(target)
     if key is None:
         return []
@@ -171,27 +176,25 @@ def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) 
     base_host = dom.host(base)
     base_host = base_host[4:] if base_host.startswith("www.") else base_host
     local = base_host == target_host
-    tags = ("a", "area", *_MEDIA) if include_media else ("a", "area")
-    if not local and not include_media and "xn--" not in target_host:
-        # Let libxml2 pick the links that name the target's host (case folded): on a page
-        # of hundreds of links, this is most of the work of verification.
-        elements = _NAMING_HOST(tree, host=target_host)
-    else:
-        elements = tree.iter(*tags)
     found = []
     seen: dict[str, bool] = {}
     for el in elements:
-        href = el.get(_MEDIA.get(el.tag, "href"))
+        href = el.get("href" if not media or el.tag in _LINK_TAGS else "src")
         if not href:
             continue
-        # Cheap filter first: a link to another host that does not even name the target's
-        # host cannot match. Relative links match only when we link to the page's own host.
-        head = href[:12].lstrip()
-        if ":" in head or head.startswith("//"):
-            lower = href.lower()
-            if href.isascii() and (target_host not in lower or tail not in lower):
+        # Cheap filters first, on the text: a link to another host that does not even name
+        # the target's host (in any case) cannot match, nor a relative link unless we link
+        # to the page's own host. Only non-ASCII links (IDN hosts) need the full test.
+        if target_host not in href:
+            if not local and href.isascii() and (href.islower() or target_host not in href.lower()):
                 continue
-        elif not local or (tail and tail not in href.lower() and href.isascii()):
+            head = href[:12].lstrip()
+            if ":" in head or head.startswith("//"):
+                if href.isascii() and (href.islower() or target_host not in href.lower()):
+                    continue
+            elif not local or (tail and href.isascii() and tail not in href.lower()):
+                continue
+        elif tail and tail not in href and href.isascii() and tail not in href.lower():
             continue
         matched = seen.get(href)
         if matched is None:
@@ -205,29 +208,53 @@ def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) 
     return found
 
 
+#: An absolute link whose normal form is its own text: lower-case host, no port, user,
+#: escape, dot segment or character that normalisation would encode.
+_PLAIN_LINK = re.compile(r"(?:[hH][tT][tT][pP][sS]?:)?//([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)(/[A-Za-z0-9/._~!$&()*+,=-]*)?"
+                         r"(\?[^#]*)?(?:#.*)?", re.S)
+
+
 def _fast_match(href: str, key: str) -> bool | None:
     """Compare a plain absolute link with a key without normalising; ``None`` when unsure.
 
-    Most links on a page are plain (lower-case host, no port, query, escapes or dot
-    segments): for those the loose key is the text itself, and a full normalisation,
-    which costs most of verification, is not needed.
+    Most links on a page are plain: for those the loose key is the text itself, and a full
+    normalisation, which costs most of verification, is needed only when the path is the
+    target's and a query may or may not be tracking parameters.
     """
-    head = href[:8]
-    if "://" in head:
-        rest = href.split("://", 1)[1]
-    elif href.startswith("//"):
-        rest = href[2:]
-    else:
+    match = _PLAIN_LINK.fullmatch(href)
+    if match is None:
         return None
-    rest = rest.split("#", 1)[0]
-    if not rest.isascii() or any(c in rest for c in "?%:@\\ \t\n&;") or "/." in rest:
-        return None
-    host, _, path = rest.partition("/")
-    if host != host.lower():
+    host, path, query = match.groups()
+    if path and "/." in path:
         return None
     if host.startswith("www."):
-        rest = rest[4:]
-    return rest.rstrip("/") == key
+        host = host[4:]
+    key_path, _, key_query = key.partition("?")
+    if (host + (path or "")).rstrip("/") != key_path:
+        return False
+    if query is None or query == "?":
+        return not key_query
+    # Normalising keeps each parameter as written and drops tracking ones: the link is the
+    # target only if its parameters are the target's, give or take tracking ones.
+    wanted = key_query.split("&") if key_query else []
+    given = [segment for segment in query[1:].split("&") if segment]
+    if given == wanted:
+        return True
+    for segment in given:
+        if segment not in wanted:
+            name = segment.split("=", 1)[0]
+            tracking = _TRACKING_NAMES.get(name)
+            if tracking is None:
+                # The normaliser decides what tracking is; its answer for a name is kept.
+                tracking = "?" not in (urls.normalize_url("http://a.example/?%s=1" % name) or "?")
+                if len(_TRACKING_NAMES) < 4096:
+                    _TRACKING_NAMES[name] = tracking
+            if not tracking:
+                return False
+    return None
+
+
+_TRACKING_NAMES: dict[str, bool] = {}
 
 
 def verify(html: str | bytes, page_url: str, target: str, include_media: bool = False) -> bool:
@@ -242,8 +269,11 @@ def verify(html: str | bytes, page_url: str, target: str, include_media: bool = 
 
 
 def site_name(tree: Any, page_url: str) -> str:
-    """``og:site_name`` or ``application-name``, else the host without ``www.``."""
-    name = dom.meta_content(tree, "og:site_name", "application-name")
+    """``og:site_name`` or ``application-name``, else the host without ``www.``.
+
+    ``tree`` here and below: a parsed tree or a :class:`~linkback.dom.Page`.
+    """
+    name = dom.as_page(tree).meta("og:site_name", "application-name")
     if name:
         return name[:120]
     host = dom.host(page_url)
@@ -252,12 +282,14 @@ def site_name(tree: Any, page_url: str) -> str:
 
 def page_title(tree: Any, site: str | None = None) -> str | None:
     """``og:title``, else ``<title>`` with a site-name suffix (" | Site", " – Site") removed."""
-    title = dom.meta_content(tree, "og:title", "twitter:title")
+    page = dom.as_page(tree)
+    title = page.meta("og:title", "twitter:title")
     if title:
         return strip_site_suffix(title, site)[:300]
-    el = tree.find(".//title")
-    if el is not None and el.text:
-        return strip_site_suffix(dom.collapse(el.text).strip(), site)[:300] or None
+    for el in page.tagged("title"):
+        if el.text:
+            return strip_site_suffix(dom.collapse(el.text).strip(), site)[:300] or None
+        break
     return None
 
 
@@ -292,8 +324,11 @@ def _simplify(text: str) -> str:
 def favicon(tree: Any, base: str) -> str:
     """The page's icon: ``<link rel=icon>`` (or apple-touch-icon), else ``/favicon.ico``."""
     best = None
-    for link in tree.iter("link"):
-        rel = (link.get("rel") or "").lower().split()
+    for link in dom.as_page(tree).tagged("link"):
+        rel = link.get("rel")
+        if not rel or "icon" not in rel.lower():
+            continue
+        rel = rel.lower().split()
         if "icon" in rel or "apple-touch-icon" in rel:
             url = dom.resolve(base, link.get("href"))
             if url and (best is None or "icon" in rel and "shortcut" not in rel):
@@ -308,8 +343,9 @@ def favicon(tree: Any, base: str) -> str:
 
 def gone_signal(tree: Any) -> int | None:
     """The status a ``<meta http-equiv="Status" content="410 Gone">`` announces, if any."""
-    for meta in tree.iter("meta"):
-        if (meta.get("http-equiv") or "").strip().lower() == "status":
+    for meta in dom.as_page(tree).tagged("meta"):
+        equiv = meta.get("http-equiv")
+        if equiv and equiv.strip().lower() == "status":
             match = _STATUS.match(meta.get("content") or "")
             if match:
                 return int(match.group(1))
@@ -318,11 +354,13 @@ def gone_signal(tree: Any) -> int | None:
 
 def canonical_url(tree: Any, base: str) -> str | None:
     """``<link rel=canonical>`` or ``og:url``, absolute."""
-    for href in dom.link_rel(tree.find("head") if tree.find("head") is not None else tree, "canonical"):
+    page = dom.as_page(tree)
+    head = page.tree.find("head")
+    for href in dom.link_rel(head if head is not None else page.tree, "canonical"):
         url = dom.resolve(base, href)
         if url:
             return url
-    return dom.resolve(base, dom.meta_content(tree, "og:url"))
+    return dom.resolve(base, page.meta("og:url"))
 
 
 # --- the blurb ---------------------------------------------------------------------------------
@@ -344,6 +382,7 @@ def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> t
     """
     block = link
     text, start, end = "", 0, 0
+    big = False  # a block holds enough text, so its ancestors do too
     for _ in range(6):
         parent = block.getparent()
         if parent is None:
@@ -353,9 +392,11 @@ def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> t
             continue
         # Measure in C first; collect the visible text (in Python) only for the block used.
         last = block is boundary or block.tag == "body"
-        if not last and _TEXT_LENGTH(block) < length * 1.5:
-            continue
-        text, start, end = dom.text_around(block, link)
+        if not last and not big:
+            if _TEXT_LENGTH(block) < length * 1.5:
+                continue
+            big = True
+        text, start, end = dom.text_near(block, link, length)
         if len(dom.collapse(text)) >= length or last:
             break
     if not text:
@@ -476,37 +517,52 @@ def analyse(
     *,
     include_media: bool = False,
     status: int = 200,
+    details: bool = True,
 ) -> Analysis:
     """Verify that ``page_url`` links to ``target`` and extract what a reader should see.
 
     :param html: the page (text, bytes or an already parsed tree).
     :param page_url: the page's final URL, after redirects.
     :param status: the HTTP status it answered with (404/410 mean the page is gone).
+    :param details: also read the author, published date, site name and favicon. Without
+        them (``False``) the page is only verified and given its title, blurb and permalink,
+        for about half the cost: the author and site searches read the whole page.
     """
     result = Analysis()
     if status in (404, 410):
         result.gone = True
-    tree = html if hasattr(html, "iter") else parse_html(html)
+    if isinstance(html, bytes):
+        html = decode_html(html)
+    text = html if isinstance(html, str) else None
+    tree = parse_html(html) if text is not None else html
     if tree is None:
         return result
-    if gone_signal(tree) in (404, 410):
+    # One walk collects the elements every step below looks up (see dom.Page).
+    page = dom.Page(tree, text)
+    if gone_signal(page) in (404, 410):
         result.gone = True
-    base = base_url(tree, page_url)
-    result.site_name = site_name(tree, page_url)
-    result.favicon = favicon(tree, base)
-    canonical = canonical_url(tree, base)
+    base = _base(page.tagged("base"), page_url)
+    if details:
+        result.site_name = site_name(page, page_url)
+        result.favicon = favicon(page, base)
+    canonical = canonical_url(page, base)
     if canonical and dom.same_site(canonical, page_url):
         result.canonical = urls.normalize_url(canonical)
-    links = links_to(tree, base, target, include_media=include_media)
+    if include_media:
+        candidates = tree.iter(*_MEDIA_TAGS)
+    else:
+        candidates = page.tagged("links")
+    links = _matching(candidates, base, target, include_media)
     result.links = len(links)
     result.verified = bool(links) and not result.gone
     link, entry = _pick_link(links) if links else (None, None)
     result.in_entry = entry is not None
-    result.listing = is_listing(tree, entry)
     discussion = find_discussion(tree, page_url, link)
     permalink = None
     if entry is not None:
-        permalink = find_permalink(entry, base, page_url, strong_only=not result.listing)
+        # Whether the page lists several entries matters only when the entry's markup
+        # does not name its permalink: ask only then (it is a search of the whole page).
+        permalink = find_permalink(entry, base, page_url, strong_only=lambda: not is_listing(page, entry))
         if permalink and result.canonical and link_key(permalink) == link_key(result.canonical):
             permalink = None
     result.listing = permalink is not None
@@ -521,12 +577,12 @@ def analyse(
             result.permalink = urls.normalize_url(discussion.url) or result.permalink
     if result.title is None:
         own = entry_title(entry) if entry is not None else None
-        result.title = own or page_title(tree, result.site_name)
+        result.title = own or page_title(page, result.site_name or site_name(page, page_url))
     if link is not None:
         result.blurb, result.blurb_start, result.blurb_end = make_blurb(link, entry)
-    main = main_entry(tree) if entry is None else None
-    author = find_author(tree, entry, base, main=main)
-    if author is not None:
-        result.author_name, result.author_url, result.author_photo = author.name, author.url, author.photo
-    result.published = find_published(tree, entry, main=main)
+    if details:
+        author = find_author(page, entry, base)
+        if author is not None:
+            result.author_name, result.author_url, result.author_photo = author.name, author.url, author.photo
+        result.published = find_published(page, entry)
     return result

@@ -18,6 +18,7 @@ that lasts. The rules, strongest first:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import lxml.etree
@@ -52,14 +53,26 @@ _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post
                                 "entry-link", "post-title", "entry-title", "readmore", "more-link",
                                 "read-more", "title", "u-permalink"})
 
-_ENTRIES = lxml.etree.XPath(
-    "//*[self::article or (contains(@class, 'entry') or contains(@class, 'post')) and ("
-    "contains(concat(' ', normalize-space(@class), ' '), ' h-entry ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' hentry ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' post ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' type-post ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' xfolkentry '))]"
+# Elements that may be entries (the class tokens are checked in Python: the token test in
+# XPath costs more than the whole rest of a search), and, inside an entry, elements that may
+# be nested objects (see _in_nested_object).
+_MAYBE_ENTRIES = lxml.etree.XPath("//article | //@class[contains(., 'entry') or contains(., 'post')]/..")
+_LISTED_CLASSES = frozenset({"h-entry", "hentry", "post", "type-post", "xfolkentry"})
+_MAYBE_NESTED = lxml.etree.XPath(
+    ".//article | .//@class[contains(., 'entry') or contains(., 'h-as-') or contains(., 'card')"
+    " or contains(., 'cite') or contains(., 'author') or contains(., 'comment') or contains(., 'reply')]/.."
 )
+_NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
+_POST_ID = re.compile(r"post-\d+$")
+_TITLED = lxml.etree.XPath(
+    "descendant-or-self::*[contains(@class, 'p-name') or contains(@class, 'entry-title')"
+    " or contains(@class, 'post-title')]"
+)
+
+
+def _has_class(el: Any, *names: str) -> bool:
+    value = el.get("class")
+    return bool(value) and any(n in value for n in names) and any(n in value.split() for n in names)
 
 
 def _is_comment(el: Any) -> bool:
@@ -81,8 +94,8 @@ def _entry_strength(el: Any) -> int:
         return 2
     if not ENTRY_CLASSES.isdisjoint(tokens):
         return 1
-    ident = el.get("id") or ""
-    if re.match(r"post-\d+$", ident):
+    ident = el.get("id")
+    if ident and _POST_ID.match(ident):
         return 1
     return 0
 
@@ -150,10 +163,28 @@ def is_listing(tree: Any, entry: Any | None) -> bool:
     strength = _entry_strength(entry)
     if strength == 0:
         return True  # an implicit entry is found only among repeated siblings
+    if strength == 2:
+        def listed(el: Any) -> bool:
+            return el.tag == "article" or bool(el.get("class")) and _has_class(el, *_LISTED_CLASSES)
+    else:
+        def listed(el: Any) -> bool:
+            return el.tag == entry.tag and _entry_strength(el) >= 1
+    # The entry's siblings first: a listing's entries usually stand side by side, and a
+    # search of the whole page costs a good part of the extraction.
+    parent = entry.getparent()
+    if parent is not None and _count_entries(filter(listed, parent)) >= 2:
+        return True
+    tree = dom.as_page(tree).tree
+    if strength == 2:
+        candidates = filter(listed, _MAYBE_ENTRIES(tree))
+    else:
+        candidates = filter(listed, tree.iter(entry.tag))
+    return _count_entries(candidates) >= 2
+
+
+def _count_entries(candidates: Any) -> int:
+    """How many of ``candidates`` are outside comments, counting up to 2."""
     count = 0
-    candidates = _ENTRIES(tree) if strength == 2 else [
-        el for el in tree.iter(entry.tag) if _entry_strength(el) >= 1
-    ]
     for el in candidates:
         # Entries nested in other entries still count: libxml2 does not close an <article>
         # whose inner <div> was left open, so broken themes nest every post in the previous.
@@ -161,15 +192,13 @@ def is_listing(tree: Any, entry: Any | None) -> bool:
             continue
         count += 1
         if count >= 2:
-            return True
-    return False
+            break
+    return count
 
 
 def entry_title(entry: Any) -> str | None:
     """The entry's own title: ``p-name``/``entry-title``, else its first heading."""
-    for el in entry.iter():
-        if not isinstance(el.tag, str):
-            continue
+    for el in _TITLED(entry):
         tokens = dom.classes(el)
         if tokens and ("p-name" in tokens or "entry-title" in tokens or "post-title" in tokens):
             if el.tag in ("a", "span", "div", "p") and "e-content" in tokens:
@@ -201,6 +230,18 @@ def _ok(url: str | None, page_url: str, explicit: bool = False) -> str | None:
     return normalized
 
 
+def _nested_links(entry: Any) -> set[Any]:
+    """The links of ``entry`` that belong to an h-card, h-cite, author, comment or entry
+    nested in it (:func:`_in_nested_object` for all of its links at once)."""
+    nested: set[Any] = set()
+    for el in _MAYBE_NESTED(entry):
+        if el is entry:  # .//@class/.. includes the entry's own class
+            continue
+        if el.tag == "article" or _entry_strength(el) == 2 or _has_class(el, *_NESTED_CLASSES):
+            nested.update(el.iterdescendants("a"))
+    return nested
+
+
 def _in_nested_object(el: Any, entry: Any) -> bool:
     """True when ``el`` belongs to an h-card, h-cite, author or comment inside the entry."""
     for parent in dom.ancestors(el):
@@ -215,16 +256,26 @@ def _in_nested_object(el: Any, entry: Any) -> bool:
     return False
 
 
-def find_permalink(entry: Any, base: str, page_url: str, *, strong_only: bool = False) -> str | None:
+def find_permalink(
+    entry: Any, base: str, page_url: str, *, strong_only: bool | Callable[[], bool] = False,
+) -> str | None:
     """The permalink of ``entry`` on the page at ``page_url``, or ``None``.
 
     Looks in the entry, then (when nothing fits) in enclosing entries. ``strong_only`` keeps
     to the markup that names an entry's own URL (``u-url``, ``rel=bookmark``, the heading's
     link): on a page with a single entry, a date-shaped link is as likely another post.
+    It may be a function, called (once) only when that markup names nothing.
     """
     scope = entry
+    asked: list[bool] = []
+
+    def strong() -> bool:
+        if not asked:
+            asked.append(bool(strong_only()) if callable(strong_only) else strong_only)
+        return asked[0]
+
     for _ in range(3):
-        found = _permalink_in(scope, base, page_url, strong_only)
+        found = _permalink_in(scope, base, page_url, strong)
         if found:
             return found
         parent = scope.getparent()
@@ -236,9 +287,21 @@ def find_permalink(entry: Any, base: str, page_url: str, *, strong_only: bool = 
     return None
 
 
-def _permalink_in(entry: Any, base: str, page_url: str, strong_only: bool) -> str | None:
+def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[], bool]) -> str | None:
     page = dom.link_key(page_url)
-    anchors = [a for a in entry.iter("a") if a.get("href")]
+    anchors = []
+    marked = []  # u-url, u-uid
+    bookmarks = []  # rel=bookmark
+    for a in entry.iter("a"):
+        if not a.get("href"):
+            continue
+        anchors.append(a)
+        if a.get("class") and _has_class(a, "u-url", "u-uid"):
+            marked.append(a)
+        rel = a.get("rel")
+        if rel and "bookmark" in rel.lower().split():
+            bookmarks.append(a)
+    found = None
 
     def pick(candidates: list[Any], explicit: bool = False) -> str | None:
         for a in candidates:
@@ -248,37 +311,33 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: bool) -> st
         return None
 
     # 1. microformats: u-url / u-uid of the entry itself (not of an author card inside it).
-    found = pick([
-        a for a in anchors
-        if not {"u-url", "u-uid"}.isdisjoint(dom.classes(a)) and not _in_nested_object(a, entry)
-    ], explicit=True)
+    found = pick([a for a in marked if not _in_nested_object(a, entry)], explicit=True)
     # 2. rel=bookmark (HTML's "the permalink of the nearest article").
-    found = found or pick([a for a in anchors if "bookmark" in (a.get("rel") or "").lower().split()
-                           and not _in_nested_object(a, entry)], explicit=True)
+    found = found or pick([a for a in bookmarks if not _in_nested_object(a, entry)], explicit=True)
     # 3. the entry heading's link.
     if not found:
         for heading in entry.iter(*dom.HEADINGS):
             found = pick([a for a in heading.iter("a")])
             if found:
                 break
-    if strong_only:
+    if found or strong_only():
         return found
     # 4. themes' permalink classes, a link around <time>, links named "permalink", "more".
+    nested = _nested_links(entry) if not found else set()
     if not found:
         candidates = []
         for a in anchors:
-            if _in_nested_object(a, entry):
+            if a in nested:
                 continue
             tokens = dom.classes(a)
             parent_tokens = dom.classes(a.getparent()) if a.getparent() is not None else []
             text = dom.collapse(dom.text(a)).strip()
             if (not _PERMALINK_CLASSES.isdisjoint(tokens) or "entry-title" in parent_tokens
-                    or "post-title" in parent_tokens or a.find(".//time") is not None
+                    or "post-title" in parent_tokens or next(a.iter("time"), None) is not None
                     or (text and _MORE.match(text))):
                 candidates.append(a)
         found = pick(candidates)
     # 5. a same-site link with a date-shaped path.
     if not found:
-        found = pick([a for a in anchors if _DATE_PATH.search(a.get("href", ""))
-                      and not _in_nested_object(a, entry)])
+        found = pick([a for a in anchors if _DATE_PATH.search(a.get("href", "")) and a not in nested])
     return found
