@@ -93,25 +93,25 @@ def test_linkback_demo_prints_where_to_look_and_stops_on_ctrl_c(tmp_path: Path) 
     import time
 
     command = [sys.executable, "-m", "linkback", "demo", "--port", "0", "--dir", str(tmp_path / "d")]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    assert child.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = child.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Press Ctrl-C" in line:
-            break
-    output = "".join(lines)
-    assert "Press Ctrl-C to stop." in output, output
-    assert "/posts/hello-linkback" in output and "/.linkback/admin/" in output
-    assert "log in as demo / " in output
-    child.send_signal(signal.SIGINT)
-    rest, _ = child.communicate(timeout=30)
-    assert child.returncode == 0, rest
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1")) as child:
+        assert child.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        assert "Press Ctrl-C to stop." in output, output
+        assert "/posts/hello-linkback" in output and "/.linkback/admin/" in output
+        assert "log in as demo / " in output
+        child.send_signal(signal.SIGINT)
+        rest, _ = child.communicate(timeout=30)
+        assert child.returncode == 0, rest
     assert "Stopping." in rest
     assert "Traceback" not in output + rest
     # The terminal says what happened to an earlier run's database.
