@@ -642,7 +642,8 @@ class Store:
     ) -> dict[tuple[int, str], tuple[int, float, float, dict[int, int]]]:
         """The stored (hits, value, visitors, bins) of the (linkback id, day) keys that have a
         daily row, read in one statement returning one row per chunk of keys."""
-        # JSON writes a REAL with 15 significant digits; 17 give back the very same double.
+        # JSON writes a REAL with 15 significant digits, which drops the last bits of a
+        # visitor estimate; 17 are enough to give back the same double.
         rows = self._select_rows(
             conn,
             "WITH j (k, linkback_id, day) AS (VALUES ",
