@@ -28,13 +28,12 @@ import lxml.etree
 
 from . import dom, urls
 from .authors import find_author, find_published
+from .blurbs import BLURB_LENGTH, make_blurb, window  # noqa: F401 (part of this module's interface)
 from .discussions import find_discussion
 from .permalinks import entry_title, find_entry, find_permalink, is_listing
 
 logger = logging.getLogger(__name__)
 
-#: Characters of text a blurb holds, about.
-BLURB_LENGTH = 250
 #: Content types parsed as HTML.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -361,88 +360,6 @@ def canonical_url(tree: Any, base: str) -> str | None:
         if url:
             return url
     return dom.resolve(base, page.meta("og:url"))
-
-
-# --- the blurb ---------------------------------------------------------------------------------
-
-#: Elements a blurb may grow into when the link's own block is short.
-_CONTAINERS = frozenset({"p", "li", "dd", "blockquote", "td", "figcaption", "div", "section",
-                         "article", "main", "body", "header", "footer", "aside", "span", "dt",
-                         "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "tr", "ul", "ol", "dl"})
-
-
-_TEXT_LENGTH = lxml.etree.XPath("string-length(normalize-space(.))")
-
-
-def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
-    """About ``length`` characters of visible text around ``link``, cut at words.
-
-    :param boundary: never take text from outside this element (the entry, for example).
-    :return: ``(blurb, start, end)``; ``blurb[start:end]`` is the link's own text.
-    """
-    block = link
-    text, start, end = "", 0, 0
-    big = False  # a block holds enough text, so its ancestors do too
-    for _ in range(6):
-        parent = block.getparent()
-        if parent is None:
-            break
-        block = parent
-        if block.tag not in _CONTAINERS and block is not boundary:
-            continue
-        # Measure in C first; collect the visible text (in Python) only for the block used.
-        last = block is boundary or block.tag == "body"
-        if not last and not big:
-            if _TEXT_LENGTH(block) < length * 1.5:
-                continue
-            big = True
-        text, start, end = dom.text_near(block, link, length)
-        if len(dom.collapse(text)) >= length or last:
-            break
-    if not text:
-        text, start, end = dom.text_around(link, link)
-    return window(text, start, end, length)
-
-
-def window(text: str, start: int, end: int, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
-    """Collapse whitespace and cut ``text`` to about ``length`` around ``text[start:end]``."""
-    raw_inside = dom.collapse(text[start:end])
-    before = dom.collapse(text[:start]).lstrip()
-    after = dom.collapse(text[end:]).rstrip()
-    inside = raw_inside.strip()
-    if raw_inside.startswith(" ") and before and not before.endswith(" "):
-        before += " "
-    if raw_inside.endswith(" ") and after and not after.startswith(" "):
-        after = " " + after
-    if not inside:
-        before = before.rstrip() + (" " if before.strip() and after.strip() else "")
-        after = after.lstrip()
-    if len(inside) >= length:
-        cut = inside[:length].rsplit(" ", 1)[0]
-        inside = cut + "…"
-        return inside, 0, len(inside)
-    if len(before) + len(inside) + len(after) <= length:
-        return before + inside + after, len(before), len(before) + len(inside)
-    budget = length - len(inside)
-    left = budget // 2
-    right = budget - left
-    if len(before) < left:
-        right += left - len(before)
-        left = len(before)
-    elif len(after) < right:
-        left += right - len(after)
-        right = len(after)
-    if len(before) > left:
-        piece = before[len(before) - left:]
-        space = piece.find(" ")
-        piece = piece[space + 1:] if 0 <= space < len(piece) - 1 else ""
-        before = "…" + piece if piece.strip() else "…"
-    if len(after) > right:
-        piece = after[:right]
-        space = piece.rfind(" ")
-        piece = piece[:space] if space > 0 else ""
-        after = piece.rstrip(" ,;:") + "…" if piece.strip() else "…"
-    return before + inside + after, len(before), len(before) + len(inside)
 
 
 # --- everything at once ------------------------------------------------------------------------

@@ -1,0 +1,348 @@
+"""The blurb: about 250 characters of the visible text around a link, cut at words.
+
+A reader wants to see what the linking page says about us, so the blurb is the text the
+link sits in. When the link is in an entry's content (``e-content``, ``entry-content``, a
+post body, or the paragraphs of an ``<article>`` around its title and byline), the blurb is
+taken from that content only: the entry's title is shown separately, and its byline and
+date would crowd out the sentence that links. Only when the content is too short to say
+anything (a bookmark's "via" line) does the blurb grow into the whole entry.
+
+Elsewhere (a sidebar, a comment, a plain page), the blurb grows from the link's own block
+(paragraph, list item, cell) into its ancestors until they hold enough text, never past the
+``boundary`` it is given.
+
+Text is read from the link outwards and only as far as the blurb needs, so a blurb costs the
+same in a paragraph and in a whole page::
+
+    >>> make_blurb(link, entry)                                     # doctest: +SKIP
+    ('…after reading Hello, linkback, which explains how…', 15, 30)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+import lxml.etree
+
+from . import dom
+
+#: Characters of text a blurb holds, about.
+BLURB_LENGTH = 250
+#: Class tokens of the element holding an entry's content (microformats, WordPress and other
+#: themes); ``itemprop=articleBody`` (schema.org) counts too.
+CONTENT_CLASSES = frozenset({
+    "e-content", "entry-content", "post-content", "post-body", "article-body", "article-content",
+    "entry-body", "blog-post-body", "post-entry", "postcontent", "entry-text", "post-text",
+    "e-summary", "p-summary", "entry-summary", "post-summary", "post-excerpt", "entry-excerpt",
+})
+_CONTENT_PROPS = frozenset({"articleBody", "reviewBody", "text"})
+#: Class tokens of an entry's furniture: its title, byline, date, tags, share buttons.
+FURNITURE_CLASSES = frozenset({
+    "p-name", "entry-title", "post-title", "entry-header", "post-header", "entry-meta",
+    "post-meta", "meta", "byline", "p-author", "author", "h-card", "vcard", "posted-on",
+    "entry-date", "post-date", "dt-published", "dt-updated", "published", "updated",
+    "entry-footer", "post-footer", "entry-utility", "post-info", "entry-info", "tags",
+    "tags-links", "cat-links", "post-categories", "p-category",
+})
+#: Elements a blurb may grow into when the link's own block is short.
+_CONTAINERS = frozenset({"p", "li", "dd", "blockquote", "td", "figcaption", "div", "section",
+                         "article", "main", "body", "header", "footer", "aside", "span", "dt",
+                         "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "tr", "ul", "ol", "dl"})
+_TEXT_LENGTH = lxml.etree.XPath("string-length(normalize-space(.))")
+# Candidates for furniture, found in C; the class tokens are checked in Python.
+_MAYBE_FURNITURE = lxml.etree.XPath(
+    ".//header | .//footer | .//@class[contains(., 'name') or contains(., 'title')"
+    " or contains(., 'meta') or contains(., 'author') or contains(., 'card') or contains(., 'byline')"
+    " or contains(., 'date') or contains(., 'posted') or contains(., 'published')"
+    " or contains(., 'updated') or contains(., 'footer') or contains(., 'header') or contains(., 'info')"
+    " or contains(., 'tags') or contains(., 'cat')]/.."
+)
+_NOTHING: frozenset[Any] = frozenset()
+#: Phrasing elements: a byline class on one of these (a date, a tag, an author's name) is
+#: part of a sentence, or of a byline block that goes as a whole.
+_INLINE = frozenset({"a", "span", "time", "abbr", "data", "em", "strong", "b", "i", "small", "cite",
+                     "code", "img", "sup", "sub", "mark", "u", "s", "q", "label", "font"})
+
+
+def make_blurb(link: Any, boundary: Any = None, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
+    """About ``length`` characters of visible text around ``link``, cut at words.
+
+    :param boundary: never take text from outside this element (the entry, for example).
+    :return: ``(blurb, start, end)``; ``blurb[start:end]`` is the link's own text.
+    """
+    content = entry_content(link, boundary)
+    if content is not None:
+        scope, furniture = content
+        text, start, end = _grow(link, scope, length, furniture)
+        if len(" ".join(text.split())) >= length // 3:
+            return window(text, start, end, length)
+    return window(*_grow(link, boundary, length), length)
+
+
+def entry_content(link: Any, entry: Any = None) -> tuple[Any, Collection[Any]] | None:
+    """Where ``link`` sits in its entry's content: ``(scope, furniture)``, or ``None``.
+
+    ``scope`` is the nearest content element around the link (``e-content``,
+    ``entry-content``, ``itemprop=articleBody`` …) inside ``entry``; without one, when the
+    link is in a paragraph (or a quotation) of the entry, the entry itself. ``furniture``
+    are the scope's header, footer and byline (and, for a whole entry, its title), which a
+    blurb leaves out. ``None`` when the link is not in an entry's content: in no entry and
+    no content element, in the entry's title or byline, or among its other parts.
+    """
+    prose = False
+    scope = None
+    for el in dom.ancestors(link):
+        if el.tag in ("body", "html"):
+            break
+        value = el.get("class")
+        if value and not CONTENT_CLASSES.isdisjoint(value.split()) or el.get("itemprop") in _CONTENT_PROPS:
+            scope = el
+            break
+        prose = prose or el.tag in ("p", "blockquote")
+        if el is entry:
+            if prose:
+                scope = el
+            break
+    if scope is None:
+        return None
+    furniture = _furniture(scope, titled=scope is entry)
+    for el in dom.ancestors(link):
+        if el is scope:
+            return scope, furniture
+        if el in furniture:
+            return None  # the link is in the title or the byline
+    return None
+
+
+def _furniture(scope: Any, titled: bool) -> set[Any]:
+    """The header, footer and byline elements in ``scope`` (see :data:`FURNITURE_CLASSES`);
+    with ``titled`` (``scope`` is a whole entry), its title too."""
+    found: set[Any] = set()
+    for el in _MAYBE_FURNITURE(scope):
+        if el is scope:
+            continue
+        if el.tag in ("header", "footer"):
+            found.add(el)
+            continue
+        value = el.get("class")
+        if (value and el.tag not in _INLINE and not FURNITURE_CLASSES.isdisjoint(value.split())
+                and "e-content" not in value):
+            found.add(el)
+    if titled and not any(el.tag in dom.HEADINGS or el.tag == "header" for el in found):
+        # No title marked up: the entry's first heading is its title.
+        for heading in scope.iter(*dom.HEADINGS):
+            found.add(heading)
+            break
+    return found
+
+
+def _grow(link: Any, boundary: Any, length: int, skip: Collection[Any] = _NOTHING) -> tuple[str, int, int]:
+    """The text of the smallest block around ``link`` (up to ``boundary``) that holds enough."""
+    block = link
+    text, start, end = "", 0, 0
+    big = False  # a block holds enough text, so its ancestors do too
+    for _ in range(6):
+        parent = block.getparent()
+        if parent is None:
+            break
+        block = parent
+        if block.tag not in _CONTAINERS and block is not boundary:
+            continue
+        # Measure in C first; collect the visible text (in Python) only for the block used.
+        last = block is boundary or block.tag == "body"
+        if not last and not big:
+            if _TEXT_LENGTH(block) < length * 1.5:
+                continue
+            big = True
+        text, start, end = text_near(block, link, length, skip)
+        if len(dom.collapse(text)) >= length or last:
+            break
+    if not text:
+        text, start, end = dom.text_around(link, link)
+    return text, start, end
+
+
+def window(text: str, start: int, end: int, length: int = BLURB_LENGTH) -> tuple[str, int, int]:
+    """Collapse whitespace and cut ``text`` to about ``length`` around ``text[start:end]``."""
+    raw_inside = dom.collapse(text[start:end])
+    before = dom.collapse(text[:start]).lstrip()
+    after = dom.collapse(text[end:]).rstrip()
+    inside = raw_inside.strip()
+    if raw_inside.startswith(" ") and before and not before.endswith(" "):
+        before += " "
+    if raw_inside.endswith(" ") and after and not after.startswith(" "):
+        after = " " + after
+    if not inside:
+        before = before.rstrip() + (" " if before.strip() and after.strip() else "")
+        after = after.lstrip()
+    if len(inside) >= length:
+        cut = inside[:length].rsplit(" ", 1)[0]
+        inside = cut + "…"
+        return inside, 0, len(inside)
+    if len(before) + len(inside) + len(after) <= length:
+        return before + inside + after, len(before), len(before) + len(inside)
+    budget = length - len(inside)
+    left = budget // 2
+    right = budget - left
+    if len(before) < left:
+        right += left - len(before)
+        left = len(before)
+    elif len(after) < right:
+        left += right - len(after)
+        right = len(after)
+    if len(before) > left:
+        piece = before[len(before) - left:]
+        space = piece.find(" ")
+        piece = piece[space + 1:] if 0 <= space < len(piece) - 1 else ""
+        before = "…" + piece if piece.strip() else "…"
+    if len(after) > right:
+        piece = after[:right]
+        space = piece.rfind(" ")
+        piece = piece[:space] if space > 0 else ""
+        after = piece.rstrip(" ,;:") + "…" if piece.strip() else "…"
+    return before + inside + after, len(before), len(before) + len(inside)
+
+
+# --- reading text outwards from the link ---------------------------------------------------------
+
+
+def text_near(el: Any, link: Any, length: int, skip: Collection[Any] = _NOTHING) -> tuple[str, int, int]:
+    """Like :func:`dom.text_around`, with only the text a ``length``-character window needs.
+
+    The text of ``el`` is read outwards from the link, about ``length / 2`` characters (once
+    whitespace is collapsed) each side, more on one side when the other is short.
+
+    :param skip: elements whose text is left out (an entry's title and byline).
+    """
+    if el is link:
+        return dom.text_around(el, link)
+    visible = link.tag not in dom.SKIP_TAGS and not dom.is_hidden(link)
+    for parent in dom.ancestors(link):
+        if not visible or parent is el:
+            break
+        visible = parent.tag not in dom.SKIP_TAGS and not dom.is_hidden(parent) and parent not in skip
+    else:
+        visible = False  # not inside el
+    margin = 8  # the window's cuts and joins move a side by a character or two
+    if not visible or el.tag in dom.SKIP_TAGS or dom.is_hidden(el):
+        # The link's text is not shown: what precedes it is all of el's text (text_around).
+        text = _side(lambda parts, left: _backward(el, parts, left, skip), length + margin, reverse=True)
+        return text, len(text), len(text)
+    own, own_start, own_end = dom.text_around(link, link)
+    need = max(length - len(" ".join(own.split())), 0)
+
+    def before(reach: int) -> str:
+        return _side(lambda parts, left: _preceding(link, el, parts, left, skip), reach, reverse=True)
+
+    def after(reach: int) -> str:
+        return _side(lambda parts, left: _following(link, el, parts, left, skip), reach)
+
+    half = need // 2 + margin
+    head, tail = before(half), after(half)
+    if len(" ".join(head.split())) <= half:  # all of it, and short: the window takes more after
+        tail = after(need + margin)
+    elif len(" ".join(tail.split())) <= half:
+        head = before(need + margin)
+    return head + own + tail, len(head) + own_start, len(head) + own_end
+
+
+Reader = Callable[[list[str], list[int]], bool]
+
+
+def _side(read: Reader, reach: int, reverse: bool = False) -> str:
+    """Text read until it holds more than ``reach`` characters once whitespace is collapsed,
+    or all there is. ``reverse``: the reader gives the nearest piece first."""
+    budget = reach + 2
+    while True:
+        parts: list[str] = []
+        cut = read(parts, [budget])
+        text = "".join(reversed(parts)) if reverse else "".join(parts)
+        if not cut or len(" ".join(text.split())) > reach:  # the collapsed length
+            return text
+        budget *= 2
+
+
+def _take(parts: list[str], piece: str, left: list[int]) -> bool:
+    """Add ``piece``; True when the budget in ``left`` (characters that are not layout
+    whitespace, about) is spent."""
+    parts.append(piece)
+    if not piece.isspace():
+        left[0] -= len(piece.strip()) + 1
+    return left[0] <= 0
+
+
+def _preceding(link: Any, top: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
+    """The visible text before ``link`` inside ``top``, nearest piece first; True when cut."""
+    node = link
+    while node is not top:
+        for sibling in node.itersiblings(preceding=True):
+            if sibling.tail and _take(parts, sibling.tail, left):
+                return True
+            if _backward(sibling, parts, left, skip):
+                return True
+        parent = node.getparent()
+        if parent.text and _take(parts, parent.text, left):
+            return True
+        if parent.tag in dom.BLOCK_TAGS:
+            parts.append(" ")
+        node = parent
+    return False
+
+
+def _following(link: Any, top: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
+    """The visible text after ``link`` inside ``top``, in order; True when cut."""
+    node = link
+    while node is not top:
+        if node.tail and _take(parts, node.tail, left):
+            return True
+        for sibling in node.itersiblings():
+            if _forward(sibling, parts, left, skip):
+                return True
+            if sibling.tail and _take(parts, sibling.tail, left):
+                return True
+        node = node.getparent()
+        if node.tag in dom.BLOCK_TAGS:
+            parts.append(" ")
+    return False
+
+
+def _shown(el: Any, skip: Collection[Any]) -> bool:
+    tag = el.tag
+    return isinstance(tag, str) and tag not in dom.SKIP_TAGS and not dom.is_hidden(el) and el not in skip
+
+
+def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
+    if not _shown(el, skip):
+        return False
+    block = el.tag in dom.BLOCK_TAGS
+    if block:
+        parts.append(" ")
+    if el.text and _take(parts, el.text, left):
+        return True
+    for child in el:
+        if _forward(child, parts, left, skip):
+            return True
+        if child.tail and _take(parts, child.tail, left):
+            return True
+    if block:
+        parts.append(" ")
+    return False
+
+
+def _backward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
+    if not _shown(el, skip):
+        return False
+    block = el.tag in dom.BLOCK_TAGS
+    if block:
+        parts.append(" ")
+    for child in el.iterchildren(reversed=True):
+        if child.tail and _take(parts, child.tail, left):
+            return True
+        if _backward(child, parts, left, skip):
+            return True
+    if el.text and _take(parts, el.text, left):
+        return True
+    if block:
+        parts.append(" ")
+    return False
