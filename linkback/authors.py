@@ -41,8 +41,11 @@ class Author:
 _CLASS_XPATHS: dict[tuple[str, ...], Any] = {}
 
 
-def _first_with_class(root: Any, names: tuple[str, ...], stop_at_nested: bool = True) -> Any | None:
-    """The first descendant of ``root`` with one of ``names``, not inside a nested h-* object."""
+def _first_with_class(
+    root: Any, names: tuple[str, ...], stop_at_nested: bool = True, accept: Any = None,
+) -> Any | None:
+    """The first descendant of ``root`` with one of ``names``, not inside a nested h-* object
+    (and for which ``accept(element)`` is true, when given)."""
     finder = _CLASS_XPATHS.get(names)
     if finder is None:
         test = " or ".join("contains(@class, '%s')" % n for n in names)
@@ -50,6 +53,8 @@ def _first_with_class(root: Any, names: tuple[str, ...], stop_at_nested: bool = 
     for el in finder(root):
         tokens = dom.classes(el)
         if not any(n in tokens for n in names):
+            continue
+        if accept is not None and not accept(el):
             continue
         if not stop_at_nested:
             return el
@@ -66,6 +71,10 @@ def _first_with_class(root: Any, names: tuple[str, ...], stop_at_nested: bool = 
     return None
 
 
+def _has_name(el: Any) -> bool:
+    return bool(dom.property_text(el, images=False))
+
+
 def _url_of(el: Any, base: str) -> str | None:
     for attr in ("href", "src", "data", "value"):
         if el.get(attr):
@@ -76,9 +85,13 @@ def _url_of(el: Any, base: str) -> str | None:
 def card(el: Any, base: str) -> Author:
     """Read an h-card (or vcard) element: name, URL and photo, with mf2's implied rules."""
     author = Author()
-    name_el = _first_with_class(el, _NAME)
+    # mf2: a p-name's value is its textContent, hidden parts included, never its tail. An
+    # avatar's alt ("User Avatar") is no name: a p-name with text of its own comes first.
+    name_el = _first_with_class(el, _NAME, accept=_has_name)
+    if name_el is None:
+        name_el = _first_with_class(el, _NAME)
     if name_el is not None:
-        author.name = dom.visible_text(name_el) or name_el.get("alt") or name_el.get("title")
+        author.name = dom.property_text(name_el, images=False) or name_el.get("alt") or name_el.get("title")
     url_el = _first_with_class(el, _URL)
     if url_el is not None:
         author.url = _url_of(url_el, base)
@@ -159,9 +172,9 @@ def _author_from(el: Any, page: dom.Page, base: str) -> Author:
         if found is not None:
             return found
         # u-author is a URL property: its text is not the author's name (mf2).
-        text = dom.visible_text(el) if "u-author" not in tokens else ""
+        text = dom.property_text(el) if "u-author" not in tokens else ""
         return Author(name=text if text and "://" not in text else None, url=url)
-    text = dom.visible_text(el)
+    text = dom.property_text(el)
     return Author(name=text[:200] if text else None)
 
 

@@ -74,6 +74,45 @@ def visible_text(el: Any) -> str:
     return collapse("".join(parts)).strip()
 
 
+def property_text(el: Any, images: bool = True) -> str:
+    """The value of a microformats2 ``p-*`` property, as the parsing spec reads it.
+
+    That is the element's ``textContent`` (``title`` of an ``abbr``, ``value`` of ``data``,
+    ``alt`` of an image), whitespace collapsed: text hidden with CSS counts, scripts and styles
+    do not, a nested image is its ``alt``. Sites hide part of a name from readers for parsers
+    (``Aaron<span style="display:none"> Parecki</span>``), so the visible text would cut it;
+    the element's tail is never part of it. Example: the ``span`` in
+    ``<span class="p-name">Ann<span hidden> Lee</span></span>, editor`` gives ``"Ann Lee"``.
+
+    :param images: count nested images' ``alt`` (the spec does; an avatar's "User Avatar"
+        is no name, so a caller may rather fall back to something else).
+    """
+    tag = el.tag
+    if tag in ("abbr", "link") and el.get("title"):
+        return collapse(el.get("title")).strip()
+    if tag in ("data", "input", "meter") and el.get("value") is not None:
+        return collapse(el.get("value")).strip()
+    if tag in ("img", "area") and el.get("alt") is not None:
+        return collapse(el.get("alt")).strip() if images else ""
+    parts: list[str] = []
+    _text_content(el, parts, images)
+    return collapse("".join(parts)).strip()
+
+
+def _text_content(el: Any, parts: list[str], images: bool) -> None:
+    if el.text:
+        parts.append(el.text)
+    for child in el:
+        tag = child.tag
+        if tag == "img":
+            if images:
+                parts.append(" %s " % (child.get("alt") or ""))
+        elif isinstance(tag, str) and tag not in ("script", "style", "template"):
+            _text_content(child, parts, images)
+        if child.tail:
+            parts.append(child.tail)
+
+
 def text_around(el: Any, link: Any) -> tuple[str, int, int]:
     """The raw visible text of ``el`` and where ``link``'s own text starts and ends in it.
 

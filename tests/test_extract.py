@@ -232,6 +232,24 @@ def test_author_from_h_card_rel_author_and_meta() -> None:
     assert result.author_name == "Carol" and result.published == "2023-01-02"
 
 
+@pytest.mark.parametrize("card,name", [
+    pytest.param('<div class="h-card"><a class="u-url" href="/">me</a><p>Hi, I\'m <span class="p-name">Aaron'
+                 '<span style="display:none;"> Parecki</span></span>,  co-founder of <a class="p-org h-card" '
+                 'href="https://indieweb.org/">IndieWebCamp</a>.</p></div>', "Aaron Parecki",
+                 id="hidden part of the name, a tail, a nested card"),
+    pytest.param('<p class="h-card"><a class="p-name u-url" href="/">Ann <span class="sr-only">B.</span> Lee'
+                 '<script>x()</script></a> writes here</p>', "Ann B. Lee", id="screen-reader text and a script"),
+    pytest.param('<div class="h-card"><a class="u-url fn" href="/"><img alt="User Avatar" src="/a.jpg"></a>'
+                 '<abbr class="p-name" title="Carol Doe">Carol</abbr></div>', "Carol Doe",
+                 id="abbr title; an avatar's alt is no name"),
+])
+def test_h_card_names_are_read_as_microformats_parsers_read_them(card: str, name: str) -> None:
+    # mf2: a p-* value is the element's textContent, so text hidden by CSS belongs to it and
+    # the text after the element does not.
+    html = page('<p><a href="https://example.com/post">x</a></p>%s' % card)
+    assert analyse(html, PAGE, TARGET).author_name == name
+
+
 def test_json_ld_author_and_date() -> None:
     head = ('<script type="application/ld+json">{"@graph": [{"@type": "BlogPosting", '
             '"author": {"name": "Dana", "url": "/dana"}, "datePublished": "2022-02-03T04:05:06Z"}]}</script>')

@@ -247,6 +247,16 @@ def test_blog_pages_titles_authors_dates(corpus: Path) -> None:
     assert scores["date"][0] >= scores["date"][1] * 0.6, scores
 
 
+def test_a_name_partly_hidden_by_css_is_read_whole(corpus: Path) -> None:
+    # aaronparecki.com: <span class="p-name">Aaron<span style="display:none;"> Parecki</span></span>,
+    # co-founder of ... Neither the tail nor the loss of the hidden part is the name.
+    page = corpus / "blog-pages" / "indieweb-utils" / "reply2.html"
+    result = extract.analyse(page.read_bytes(), "https://aaronparecki.com/2022/01/29/12/raspi-usb-webcam-hdmi",
+                             "https://nothing.example/")
+    assert (result.author_name, result.author_url, result.author_photo) == (
+        "Aaron Parecki", "https://aaronparecki.com/", "https://aaronparecki.com/images/profile.jpg")
+
+
 def test_every_corpus_page_analyses_without_error(corpus: Path) -> None:
     files = [p for p in (corpus / "blog-pages").rglob("*.html")]
     files += [p for p in (corpus / "aggregator-pages").rglob("*.html")]
