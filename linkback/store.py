@@ -957,7 +957,7 @@ class Store:
         cursor.row_factory = None
         if tuples:
             return cursor.execute(sql, params).fetchall()
-        return [dict(zip(names, row)) for row in cursor.execute(sql, params)]
+        return [dict(zip(names, row, strict=True)) for row in cursor.execute(sql, params)]
 
     def site_display(self, host: str) -> dict[str, Any]:
         """The display options stored for one site (empty when none or no such site)."""
