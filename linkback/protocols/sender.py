@@ -321,23 +321,22 @@ class Sender:
             detail="endpoint answered %d: %s" % (answer.status, _snippet(answer.content)),
         )
 
-    def _send_pingback(self, plan: Plan, target: str, endpoint: str) -> SendResult:
-        body = dump_call("pingback.ping", [plan.source, target])
-        answer = self._fetch(
+    def _post(self, endpoint: str, data: Any, content_type: str) -> Any:
+        """POST a notification; endpoints' redirects are not followed (a POST must not be replayed)."""
+        return self._fetch(
             endpoint,
             method="POST",
-            data=body,
+            data=data,
             max_bytes=MAX_ANSWER_BYTES,
-            headers={"Content-Type": "text/xml; charset=utf-8"},
+            headers={"Content-Type": content_type},
             max_redirects=0,
         )
+
+    def _send_pingback(self, plan: Plan, target: str, endpoint: str) -> SendResult:
+        body = dump_call("pingback.ping", [plan.source, target])
+        answer = self._post(endpoint, body, "text/xml; charset=utf-8")
         if answer.status != 200:
-            return SendResult(
-                target,
-                "failed",
-                status=answer.status,
-                detail="endpoint answered %d" % answer.status,
-            )
+            return _not_ok(target, answer.status)
         ok, detail = read_pingback_answer(answer.content)
         return SendResult(target, "sent" if ok else "failed", status=200, detail=detail)
 
@@ -348,21 +347,9 @@ class Sender:
             "excerpt": plan.excerpt or "",
             "blog_name": plan.blog_name or "",
         }
-        answer = self._fetch(
-            endpoint,
-            method="POST",
-            data=data,
-            max_bytes=MAX_ANSWER_BYTES,
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            max_redirects=0,
-        )
+        answer = self._post(endpoint, data, "application/x-www-form-urlencoded; charset=utf-8")
         if answer.status != 200:
-            return SendResult(
-                target,
-                "failed",
-                status=answer.status,
-                detail="endpoint answered %d" % answer.status,
-            )
+            return _not_ok(target, answer.status)
         try:
             root = parse_document(answer.content, max_depth=4, max_elements=20)
         except Fault as fault:
@@ -517,3 +504,7 @@ def send_linkbacks(
         host_delay=host_delay,
     )
     return send_planned(plan, sender, store=store, force=force, progress=progress)
+
+
+def _not_ok(target: str, status: int) -> SendResult:
+    return SendResult(target, "failed", status=status, detail="endpoint answered %d" % status)
