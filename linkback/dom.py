@@ -32,6 +32,7 @@ HIDDEN_CLASSES = frozenset({
 })
 
 _SPACE = re.compile(r"\s+")
+_LINK_TAGS = ("a", "area")
 
 
 def text(el: Any) -> str:
@@ -160,13 +161,17 @@ class Page:
     Walking a tree costs as much as a tenth of parsing it, so the elements the steps look
     up anywhere in the document (links, ``<base>``, ``<meta>``, ``<link>``, ``<title>``,
     ``<time>``, ``<script>``) are collected in a single walk, the first time one is asked
-    for, and the head's ``<meta>`` values are read once.
+    for, and the head's ``<meta>`` values are read once. A caller needing only some of them
+    names them (``tags``): the walk then creates fewer elements.
 
     :param tree: the document's root element.
     :param html: the text the tree was parsed from, when known. A class name absent from
         it is absent from the tree, so :meth:`mentions` lets whole-tree class searches be
         skipped with a substring test (a class written with character references is not
         seen; that only hides a page's own markup from it).
+    :param tags: the elements the first walk collects (``a`` and ``area`` among them,
+        :data:`QUICK` for example); any other tag asked for is looked up on its own, and
+        :meth:`walked` walks again for all of :data:`WALKED`.
 
     Example::
 
@@ -176,11 +181,15 @@ class Page:
 
     #: The elements one walk collects.
     WALKED = ("a", "area", "base", "meta", "link", "title", "time", "script")
+    #: The elements a verification with title, blurb and permalink looks up: a walk that
+    #: collects only these creates fewer elements (see ``tags``).
+    QUICK = ("a", "area", "base", "meta", "title")
 
-    def __init__(self, tree: Any, html: str | None = None) -> None:
+    def __init__(self, tree: Any, html: str | None = None, tags: tuple[str, ...] = WALKED) -> None:
         self.tree = tree
         self.html = html
         self._walked: list[Any] | None = None
+        self._walk_tags = tags
         self._tags: dict[str, list[Any]] = {}
         self._metas: dict[str, str] | None = None
         #: Results other modules compute once per page (cards, the main entry, ...).
@@ -188,7 +197,8 @@ class Page:
 
     def walked(self) -> list[Any]:
         """Every element of :data:`WALKED` in document order."""
-        if self._walked is None:
+        if self._walked is None or self._walk_tags != self.WALKED:
+            self._walk_tags = self.WALKED
             self._walk()
         return self._walked  # type: ignore[return-value]
 
@@ -196,18 +206,19 @@ class Page:
         """The elements named ``tag`` in document order; ``"links"`` is ``a`` and ``area`` together."""
         if self._walked is None:
             self._walk()
-        return self._tags[tag]
+        found = self._tags.get(tag)
+        if found is None:
+            found = self._tags[tag] = list(self.tree.iter(tag))
+        return found
 
     def _walk(self) -> None:
-        tags: dict[str, list[Any]] = {name: [] for name in self.WALKED}
-        links: list[Any] = []
-        tags["links"] = links
-        walked = list(self.tree.iter(*self.WALKED))
+        names = self._walk_tags
+        tags: dict[str, list[Any]] = {name: [] for name in names}
+        walked = list(self.tree.iter(*names))
         for el in walked:
-            tag = el.tag
-            tags[tag].append(el)
-            if tag == "a" or tag == "area":
-                links.append(el)
+            tags[el.tag].append(el)
+        # <area> is rare: the links are then the <a> elements.
+        tags["links"] = [el for el in walked if el.tag in _LINK_TAGS] if tags["area"] else tags["a"]
         self._tags = tags
         self._walked = walked
 
@@ -244,9 +255,14 @@ def _metas(tree: Any) -> dict[str, str]:
     for meta in (head if head is not None else tree).iter("meta"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
         if key and key not in found:
-            content = collapse(meta.get("content") or "").strip()
+            content = meta.get("content")
             if content:
-                found[key] = content
+                # Printable text without double spaces has nothing to collapse.
+                if not content.isprintable() or "  " in content:
+                    content = collapse(content)
+                content = content.strip()
+                if content:
+                    found[key] = content
     return found
 
 

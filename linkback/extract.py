@@ -455,7 +455,7 @@ def analyse(
     if tree is None:
         return result
     # One walk collects the elements every step below looks up (see dom.Page).
-    page = dom.Page(tree, text)
+    page = dom.Page(tree, text, dom.Page.WALKED if details else dom.Page.QUICK)
     if gone_signal(page) in (404, 410):
         result.gone = True
     base = _base(page.tagged("base"), page_url)

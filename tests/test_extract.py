@@ -270,3 +270,18 @@ def test_json_ld_author_and_date() -> None:
 ])
 def test_decode_html(content: bytes, content_type: str, expected: str) -> None:
     assert decode_html(content, content_type) == expected
+
+
+def test_a_quick_page_finds_what_a_full_walk_finds() -> None:
+    from linkback import dom
+    html = ('<html><head><title>T</title><meta name="a" content="  x \n y "><base href="/b/">'
+            '<link rel="icon" href="/i.png"><script>1</script></head><body><a href="/1">1</a>'
+            '<map><area href="/2"></map><time datetime="2024-01-01">d</time><a href="/3">3</a></body></html>')
+    full = dom.Page(parse_html(html), html)
+    for tag in (*dom.Page.WALKED, "links", "p"):
+        quick = dom.Page(full.tree, html, dom.Page.QUICK)
+        assert quick.tagged(tag) == full.tagged(tag), tag
+    quick = dom.Page(full.tree, html, dom.Page.QUICK)
+    assert [el.tag for el in quick.tagged("links")] == ["a", "area", "a"]
+    assert quick.walked() == full.walked() and quick.tagged("script") == full.tagged("script")
+    assert quick.meta("a") == "x y"
