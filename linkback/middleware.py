@@ -70,6 +70,7 @@ class LinkbackMiddleware:
         self.advertise = bool(self.options.extra.get("protocols", True))
         self._advertised: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self.filter = HitFilter(self.options)
+        self._advertised_for = self.filter.sites
         self.writer = HitWriter(
             self._open_store,
             self.filter,
@@ -105,6 +106,9 @@ class LinkbackMiddleware:
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
         advertise = None
         if self.advertise:
+            if self.filter.sites is not self._advertised_for:
+                # Sites were added in the manager: hosts refused before may be ours now.
+                self._advertised, self._advertised_for = {}, self.filter.sites
             scheme = environ.get("wsgi.url_scheme", "http")
             advertise = self._advertised.get((scheme, host))
             if advertise is None:

@@ -475,6 +475,9 @@ def test_sites_added_in_the_manager_count_without_a_restart(mw: LinkbackMiddlewa
     visit(client, host="blog.example.net")
     (row,) = rows(mw)
     assert (row["site"], row["target"]) == ("example.net", "http://blog.example.net/post")
+    # ... and its pages now advertise the protocol endpoints too.
+    response = visit(client, host="example.net", referer=None)
+    assert response.headers["X-Pingback"] == "http://example.net/.linkback/xmlrpc"
 
 
 def test_head_requests_learn_the_endpoints_but_do_not_count(mw: LinkbackMiddleware) -> None:
