@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -303,6 +304,25 @@ def m040_display_generation(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m050_crawl_hosts(db: sqlite_utils.Database) -> None:
+    # Politeness towards a remote host must hold across every process crawling this
+    # database (gunicorn workers, a CLI run), so it lives here rather than in memory:
+    # a host leased to one claim is busy until released (or the lease runs out after a
+    # crash), and is not fetched again before next_at. Rows whose delay has passed are
+    # deleted, so the table holds only the hosts crawled a moment ago.
+    db.executescript(
+        """
+        CREATE TABLE crawl_hosts (
+            host TEXT PRIMARY KEY,
+            busy_owner TEXT,
+            busy_until REAL,
+            next_at REAL NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -336,18 +356,38 @@ class Store:
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
-            # WAL lets readers run beside the one writer, across processes.
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            if mode and mode[0] != "wal":
-                logger.debug("journal mode is %s, not wal", mode[0])
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=%d" % int(self.timeout * 1000))
+            self._use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as e:
             raise StoreError("cannot open %s: %s" % (self.path, e)) from e
         conn.row_factory = sqlite3.Row
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode, which lets readers run beside the one writer.
+
+        Switching a new file to WAL needs a moment alone with it, and SQLite answers "locked"
+        at once, without waiting, while another connection (a second worker starting, the
+        writer thread migrating) has it open. The mode is kept in the file, so it is enough
+        that one connection succeeds: try until the file says WAL or the busy timeout ends.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break  # "wal", or the mode a file that cannot do WAL keeps (":memory:")
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode == "wal" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        if mode not in ("wal", "memory"):
+            logger.warning("linkback: %s stays in %s journal mode", self.path, mode)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -1708,15 +1748,28 @@ class Store:
         lease: float = 120.0,
         now: float | None = None,
         exclude: Iterable[int] = (),
+        per_host: bool = False,
     ) -> list[dict[str, Any]]:
         """Lease up to ``limit`` due jobs to ``owner``, atomically; return them with their linkback.
 
         The select and the lease happen in one ``BEGIN IMMEDIATE`` transaction, so two
         processes never claim the same job; a lease left by a crashed worker expires after
         ``lease`` seconds and the job is due again. Each job gives ``linkback_id``, ``url``,
-        ``attempts``, ``checks``, ``target``, ``site``, ``kind``, ``status``, ``permalink``.
+        ``host``, ``attempts``, ``checks``, ``target``, ``site``, ``kind``, ``status``,
+        ``permalink``.
+
+        With ``per_host``, at most one job per host is handed out, only for hosts that are
+        neither busy (leased to an unexpired claim) nor before their ``next_at``, and those
+        hosts become busy for ``owner`` until :meth:`release_host` (or until ``lease`` runs
+        out, should the process die). Several processes sharing the database thus never
+        have two requests in flight to one host.
+
+        >>> jobs = store.claim_jobs("worker-1", limit=20, lease=300, per_host=True)  # doctest: +SKIP
         """
         now = time.time() if now is None else now
+        if per_host:
+            return self._claim_per_host(owner, limit=int(limit), lease=lease, now=now,
+                                        skip=[int(i) for i in exclude])
         skip = [int(i) for i in exclude]
         sql = (
             "SELECT j.linkback_id, j.url, j.attempts, j.checks, j.due_at, l.target, l.site, l.kind,"
@@ -1732,7 +1785,79 @@ class Store:
                 "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE linkback_id = ?",
                 [(owner, now + lease, row["linkback_id"]) for row in rows],
             )
+        for row in rows:
+            row["host"] = self.crawl_host(row["url"])
         return rows
+
+    #: Due jobs looked at per claim when skipping busy hosts: bounds the cost of a claim
+    #: when a single host holds a long backlog.
+    CLAIM_SCAN = 5000
+
+    def _claim_per_host(self, owner: str, *, limit: int, lease: float, now: float,
+                        skip: list[int]) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT j.linkback_id, j.url, j.attempts, j.checks, j.due_at, l.target, l.site, l.kind,"
+            " l.status, l.permalink, l.source FROM jobs j JOIN linkbacks l ON l.id = j.linkback_id"
+            " WHERE j.due_at <= ? AND (j.lease_until IS NULL OR j.lease_until < ?)"
+            " ORDER BY j.due_at LIMIT ?"
+        )
+        excluded = set(skip)
+        picked: list[dict[str, Any]] = []
+        with self.write() as conn:
+            conn.execute(
+                "DELETE FROM crawl_hosts WHERE (busy_until IS NULL OR busy_until < ?) AND next_at <= ?",
+                (now, now),
+            )
+            taken = {r[0] for r in conn.execute("SELECT host FROM crawl_hosts")}
+            cursor = conn.execute(sql, (now, now, self.CLAIM_SCAN))
+            while len(picked) < limit:
+                chunk = cursor.fetchmany(200)
+                if not chunk:
+                    break
+                for r in chunk:
+                    host = self.crawl_host(r["url"])
+                    if r["linkback_id"] in excluded or host in taken:
+                        continue
+                    taken.add(host)
+                    row = dict(r)
+                    row["host"] = host
+                    picked.append(row)
+                    if len(picked) >= limit:
+                        break
+            cursor.close()
+            conn.executemany(
+                "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE linkback_id = ?",
+                [(owner, now + lease, row["linkback_id"]) for row in picked],
+            )
+            conn.executemany(
+                "INSERT INTO crawl_hosts (host, busy_owner, busy_until) VALUES (?, ?, ?)"
+                " ON CONFLICT (host) DO UPDATE SET busy_owner = excluded.busy_owner,"
+                " busy_until = excluded.busy_until",
+                [(row["host"], owner, now + lease) for row in picked],
+            )
+        return picked
+
+    def release_host(self, host: str, owner: str, *, next_at: float | None = None) -> None:
+        """Free ``host`` claimed by ``owner``; with ``next_at``, no claim gets it before then.
+
+        ``next_at=None`` (a job given back unfetched) keeps the host's earlier ``next_at``.
+
+        >>> store.release_host("blog.example", "worker-1", next_at=time.time() + 2.0)  # doctest: +SKIP
+        """
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE crawl_hosts SET busy_owner = NULL, busy_until = NULL,"
+                " next_at = coalesce(?, next_at) WHERE host = ? AND busy_owner = ?",
+                (next_at, host, owner),
+            )
+
+    @staticmethod
+    def crawl_host(url: str) -> str:
+        """The host politeness is kept for: the URL's lower-cased host name ("" if none)."""
+        try:
+            return (urlsplit(url).hostname or "").lower()
+        except ValueError:
+            return ""
 
     def release_job(self, linkback_id: int, owner: str, *, due_at: float | None = None) -> None:
         """Give a claimed job back unchanged (a stopping crawler), due at ``due_at`` or as it was."""

@@ -358,3 +358,21 @@ def test_bulk_is_the_same_as_one_group_at_a_time(before: dict, groups: dict) -> 
     visitors = [[row.pop("visitors") for row in snapshot["linkbacks"]] for snapshot in (one, other)]
     assert visitors[0] == pytest.approx(visitors[1], rel=1e-9, abs=1e-9)
     assert one == other
+
+
+def test_a_new_file_opened_while_another_connection_holds_it_still_gets_wal(db_path: str) -> None:
+    import sqlite3
+    import threading
+
+    # A second worker (or the writer thread) has the fresh file open in a transaction at the
+    # moment this one opens it: SQLite refuses the switch to WAL at once, without waiting.
+    holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE t (x)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    store = Store(db_path)
+    release.join()
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    holder.close()
