@@ -4,7 +4,8 @@ A thin loop over pure parts: :class:`~linkback.store.Store` hands out jobs under
 (atomically, so several processes never fetch one job twice), :func:`~linkback.fetch.fetch`
 gets the page with the SSRF defences, :func:`~linkback.extract.analyse` reads it, and
 :meth:`Store.apply_crawl` decides the status. Per host, one request at a time and at least
-``delay`` seconds between two (within a process). Transient failures (timeouts, refused
+``delay`` seconds between two, across every process sharing the database (the store leases
+hosts as it leases jobs). Transient failures (timeouts, refused
 connections, 5xx, 429) retry with exponential back-off, honouring ``Retry-After``, and end
 in ``error`` after ``max_attempts``. Verified linkbacks are checked again on a schedule
 (a day, a week, then monthly); one that disappears becomes ``gone``.
@@ -29,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -59,34 +59,6 @@ POLL_INTERVAL = 5.0
 BATCH = 20
 
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
-
-
-class HostGate:
-    """At most one request in flight per host, and ``delay`` seconds between two."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self._busy: set[str] = set()
-        self._next: dict[str, float] = {}
-        self._cond = threading.Condition()
-
-    def wait_time(self, host: str, now: float) -> float:
-        """0 when ``host`` may be fetched now, else seconds to wait (``inf`` while busy)."""
-        if host in self._busy:
-            return float("inf")
-        return max(0.0, self._next.get(host, 0.0) - now)
-
-    def acquire(self, host: str) -> None:
-        self._busy.add(host)
-
-    def release(self, host: str) -> None:
-        with self._cond:
-            self._busy.discard(host)
-            self._next[host] = time.monotonic() + self.delay
-            if len(self._next) > 10_000:  # forget hosts whose delay has long passed
-                now = time.monotonic()
-                self._next = {h: t for h, t in self._next.items() if t > now}
-            self._cond.notify_all()
 
 
 class Crawler:
@@ -128,7 +100,6 @@ class Crawler:
         self.fetch_authors = fetch_authors
         self.resolver = resolver
         self.owner = "%s:%d:%s" % (socket.gethostname()[:40], os.getpid(), secrets.token_hex(4))
-        self.gate = HostGate(self.delay)
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._local = threading.local()
@@ -164,8 +135,6 @@ class Crawler:
         """Ask the threads to stop, wait up to ``timeout`` seconds, give back unstarted jobs."""
         self._stop.set()
         self._wake.set()
-        with self.gate._cond:
-            self.gate._cond.notify_all()
         end = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
@@ -185,15 +154,17 @@ class Crawler:
         for job in jobs:
             try:
                 self.store.release_job(job["linkback_id"], self.owner)
+                self.store.release_host(job["host"], self.owner)
             except LinkbackError:
                 logger.exception("linkback crawler: could not release a job")
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                job = self._next_job(wait=True)
+                job = self._next_job()
                 if job is None:
-                    self._wake.wait(POLL_INTERVAL)
+                    pause = self._idle_wait()
+                    self._wake.wait(POLL_INTERVAL if pause is None else pause)
                     self._wake.clear()
                     continue
                 self._process(job, collections.Counter())
@@ -207,34 +178,21 @@ class Crawler:
         with self._queue_lock:
             if self._queue:
                 return
-            claimed = self.store.claim_jobs(self.owner, limit=BATCH, lease=self.lease)
+            claimed = self.store.claim_jobs(self.owner, limit=BATCH, lease=self.lease, per_host=True)
             self._queue.extend(claimed)
 
-    def _next_job(self, *, wait: bool) -> dict[str, Any] | None:
-        """A claimed job whose host may be fetched now (waiting for a host's delay if needed)."""
+    def _next_job(self) -> dict[str, Any] | None:
+        """A claimed job, its host leased to us: one job per host, so each may be fetched now."""
         self._refill()
-        gate = self.gate
-        with gate._cond:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                best, best_wait = None, float("inf")
-                with self._queue_lock:
-                    if not self._queue:
-                        return None
-                    for job in self._queue:
-                        pause = gate.wait_time(_host(job["url"]), now)
-                        if pause < best_wait:
-                            best, best_wait = job, pause
-                            if pause == 0:
-                                break
-                    if best is not None and best_wait == 0:
-                        self._queue.remove(best)
-                        gate.acquire(_host(best["url"]))
-                        return best
-                if not wait:
-                    return None
-                gate._cond.wait(min(best_wait, POLL_INTERVAL))
-        return None
+        with self._queue_lock:
+            return self._queue.popleft() if self._queue else None
+
+    def _idle_wait(self) -> float | None:
+        """Seconds to wait when nothing could be claimed: ``None`` if nothing is due, else a
+        short pause, since due jobs are only waiting for their host (busy or in its delay)."""
+        if self.store.count_due_jobs() == 0:
+            return None
+        return min(POLL_INTERVAL, max(self.delay / 2, 0.01))
 
     # --- one run over everything due ----------------------------------------------------------
 
@@ -251,9 +209,15 @@ class Crawler:
         def work() -> None:
             local: collections.Counter[str] = collections.Counter()
             while not self._stop.is_set():
-                job = self._next_job(wait=True)
+                job = self._next_job()
                 if job is None:
-                    break
+                    # Due jobs whose host is busy (here or in another process) or still
+                    # inside its delay are claimable shortly; nothing due ends the run.
+                    pause = self._idle_wait()
+                    if pause is None:
+                        break
+                    self._stop.wait(pause)
+                    continue
                 try:
                     self._process(job, local)
                 except Exception:
@@ -295,12 +259,15 @@ class Crawler:
         )
 
     def _process(self, job: dict[str, Any], summary: collections.Counter[str]) -> None:
-        host = _host(job["url"])
         try:
             self._crawl(job, summary)
         finally:
-            self.gate.release(host)
             summary["processed"] += 1
+            # The delay counts from the end of the last request, whoever fetches next.
+            try:
+                self.store.release_host(job["host"], self.owner, next_at=time.time() + self.delay)
+            except LinkbackError:
+                logger.exception("linkback crawler: could not free host %s", job["host"])
 
     def _crawl(self, job: dict[str, Any], summary: collections.Counter[str]) -> None:
         url = job["url"]
@@ -419,13 +386,6 @@ class Crawler:
                                       give_up=give_up, fetch=record)
         summary["error" if give_up and status == "error" else "retry"] += 1
         logger.info("linkback: %s failed (%s), attempt %d of %d", job["url"], error, attempts, self.max_attempts)
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 def _stamp() -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -265,16 +269,115 @@ def test_an_expired_lease_makes_the_job_due_again(db_path: str) -> None:
 
 
 def test_per_host_delay_spaces_requests(db_path: str) -> None:
-    """Two jobs on one host wait for each other; no timing is asserted, only the order."""
+    """Two jobs on one host wait for each other; no timing is asserted, only the outcome."""
     app = pages_app({"/a": LINKING, "/b": LINKING})
     with serve(app) as base:
         store = Store(db_path)
         add_hits(store, base + "/a")
         add_hits(store, base + "/b")
-        crawl = crawler(db_path, threads=2, delay=0.05)
-        assert crawl.gate.wait_time("h", 0.0) == 0.0
-        summary = crawl.run_once()
+        summary = crawler(db_path, threads=2, delay=0.05).run_once()
     assert summary["verified"] == 2 and len(app.requests) == 2
+
+
+def test_hosts_are_leased_across_store_connections(db_path: str) -> None:
+    store = Store(db_path)
+    for path in ("a", "b", "c"):
+        add_hits(store, "https://one.example/" + path)
+    add_hits(store, "https://two.example/")
+    now = time.time()
+    first = store.claim_jobs("w1", limit=10, lease=60, per_host=True, now=now)
+    assert sorted(j["host"] for j in first) == ["one.example", "two.example"]
+    other = Store(db_path)  # another process: both hosts are busy
+    assert other.claim_jobs("w2", limit=10, per_host=True, now=now) == []
+    one = next(j for j in first if j["host"] == "one.example")
+    store.apply_crawl(one["linkback_id"], "w1", {"verified": False}, next_check_at=None)
+    store.release_host("one.example", "w1", next_at=now + 10)
+    assert other.claim_jobs("w2", limit=10, per_host=True, now=now + 5) == []  # inside the delay
+    again = other.claim_jobs("w2", limit=10, per_host=True, now=now + 10)
+    assert [j["host"] for j in again] == ["one.example"]
+    # w1 died holding two.example: its lease runs out and the host is free again.
+    later = store.claim_jobs("w3", limit=10, per_host=True, now=now + 61)
+    assert [j["host"] for j in later] == ["two.example"]
+    store.release_host("one.example", "w1", next_at=now + 999)  # no longer w1's: ignored
+    assert other.claim_jobs("w2", limit=10, per_host=True, now=now + 62) == []  # still w2's
+
+
+OTHER_PROCESS = """
+import json, socket, sys
+from linkback.crawler import Crawler
+db, port, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+crawl = Crawler(db, threads=2, delay=delay, allow_private_networks=True, retry_base=0.0,
+                fetch_authors=False,
+                resolver=lambda host, _port: [(socket.AF_INET, ("127.0.0.1", port))])
+print("ready", flush=True)
+sys.stdin.readline()
+summary = crawl.run_once()
+crawl.stop()
+print(json.dumps(summary), flush=True)
+"""
+
+
+def test_politeness_holds_across_crawlers_sharing_a_database(db_path: str) -> None:
+    """Two crawlers over three hosts: one here, one in a real second process.
+
+    The server records when each request to a host starts and ends: the facts asserted are
+    that two requests to one host never overlap and that the next one starts at least
+    ``delay`` after the previous one ended, which the delay itself guarantees.
+    """
+    delay = 0.15
+    lock = threading.Lock()
+    events: dict[str, list[tuple[float, float]]] = {}
+    in_flight: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        host = environ["HTTP_HOST"].split(":")[0]
+        with lock:
+            in_flight[host] = in_flight.get(host, 0) + 1
+            most[host] = max(most.get(host, 0), in_flight[host])
+            began = time.monotonic()
+        time.sleep(0.03)  # long enough for a second request to overlap, were one let through
+        with lock:
+            in_flight[host] -= 1
+            events.setdefault(host, []).append((began, time.monotonic()))
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [LINKING.encode()]
+
+    hosts = ["a.test", "b.test", "c.test"]
+    with serve(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+
+        def resolver(host: str, _port: int) -> list[Any]:
+            return [(socket.AF_INET, ("127.0.0.1", port))]
+
+        store = Store(db_path)
+        for host in hosts:
+            for i in range(3):
+                add_hits(store, "http://%s:%d/p%d" % (host, port, i))
+        with subprocess.Popen(
+            [sys.executable, "-c", OTHER_PROCESS, db_path, str(port), str(delay)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        ) as other:
+            try:
+                assert other.stdout is not None and other.stdin is not None
+                assert other.stdout.readline().strip() == "ready"
+                other.stdin.write("go\n")
+                other.stdin.flush()
+                here = crawler(db_path, threads=2, delay=delay, resolver=resolver)
+                summary = here.run_once()
+                here.stop()
+                there = json.loads(other.stdout.readline())
+                assert other.wait(60) == 0
+            finally:
+                if other.poll() is None:
+                    other.kill()
+    assert summary["verified"] + there["verified"] == 9
+    assert sorted(events) == hosts and all(len(events[h]) == 3 for h in hosts)
+    assert all(most[h] == 1 for h in hosts)
+    for host in hosts:
+        spans = sorted(events[host])
+        for (_, ended), (began, _) in zip(spans, spans[1:], strict=False):
+            assert began - ended >= delay
 
 
 def test_background_threads_start_and_stop(db_path: str) -> None:
