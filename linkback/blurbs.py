@@ -20,7 +20,7 @@ same in a paragraph and in a whole page::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import lxml.etree
@@ -58,6 +58,9 @@ _MAYBE_FURNITURE = lxml.etree.XPath(
     " or contains(., 'updated') or contains(., 'footer') or contains(., 'header') or contains(., 'info')"
     " or contains(., 'tags') or contains(., 'cat')]/.."
 )
+#: The words _MAYBE_FURNITURE looks for in a class attribute.
+_FURNITURE_WORDS = ("name", "title", "meta", "author", "card", "byline", "date", "posted", "published",
+                    "updated", "footer", "header", "info", "tags", "cat")
 _NOTHING: frozenset[Any] = frozenset()
 #: Phrasing elements: a byline class on one of these (a date, a tag, an author's name) is
 #: part of a sentence, or of a byline block that goes as a whole.
@@ -106,7 +109,7 @@ def entry_content(link: Any, entry: Any = None) -> tuple[Any, Collection[Any]] |
             break
     if scope is None:
         return None
-    furniture = _furniture(scope, titled=scope is entry)
+    furniture = Furniture(scope, titled=scope is entry)
     for el in dom.ancestors(link):
         if el is scope:
             return scope, furniture
@@ -135,6 +138,65 @@ def _furniture(scope: Any, titled: bool) -> set[Any]:
             found.add(heading)
             break
     return found
+
+
+class Furniture(Collection[Any]):
+    """The furniture of ``scope`` (see :func:`_furniture`), each element checked only when asked.
+
+    A blurb reads a few dozen elements near the link; searching the whole scope for its
+    header, footer and byline costs more than reading them, so membership is decided per
+    element (and remembered) by the same rules. Iterating gives the full set.
+    """
+
+    def __init__(self, scope: Any, titled: bool) -> None:
+        self.scope = scope
+        self.titled = titled
+        self._known: dict[Any, bool] = {}
+        self._title: list[Any] = []  # [the implicit title heading, or None], once looked for
+        self._all: set[Any] | None = None
+
+    def __contains__(self, el: object) -> bool:
+        if self._all is not None:
+            return el in self._all
+        found = self._known.get(el)
+        if found is None:
+            found = self._known[el] = self._marked(el) or (
+                self.titled and getattr(el, "tag", None) in dom.HEADINGS and el is self._implicit_title()
+            )
+        return found
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._all is None:
+            self._all = _furniture(self.scope, self.titled)
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(set(self))
+
+    def _marked(self, el: Any) -> bool:
+        """True for a header, footer or byline inside the scope (what _MAYBE_FURNITURE finds
+        and :func:`_furniture` keeps)."""
+        if el is self.scope:
+            return False
+        tag = el.tag
+        if tag in ("header", "footer"):
+            return True
+        value = el.get("class")
+        return bool(value and tag not in _INLINE and "e-content" not in value
+                    and any(word in value for word in _FURNITURE_WORDS)
+                    and not FURNITURE_CLASSES.isdisjoint(value.split()))
+
+    def _implicit_title(self) -> Any:
+        """The scope's first heading, when no header or heading is marked as its title."""
+        if not self._title:
+            title = None
+            for el in self.scope.iter("header", *dom.HEADINGS):
+                if self._marked(el):
+                    break
+            else:
+                title = next(self.scope.iter(*dom.HEADINGS), None)
+            self._title.append(title)
+        return self._title[0]
 
 
 def _grow(link: Any, boundary: Any, length: int, skip: Collection[Any] = _NOTHING) -> tuple[str, int, int]:
@@ -239,11 +301,13 @@ def text_near(el: Any, link: Any, length: int, skip: Collection[Any] = _NOTHING)
         return _side(lambda parts, left: _following(link, el, parts, left, skip), reach)
 
     half = need // 2 + margin
-    head, tail = before(half), after(half)
+    head = before(half)
     if len(" ".join(head.split())) <= half:  # all of it, and short: the window takes more after
         tail = after(need + margin)
-    elif len(" ".join(tail.split())) <= half:
-        head = before(need + margin)
+    else:
+        tail = after(half)
+        if len(" ".join(tail.split())) <= half:
+            head = before(need + margin)
     return head + own + tail, len(head) + own_start, len(head) + own_end
 
 
@@ -252,24 +316,31 @@ Reader = Callable[[list[str], list[int]], bool]
 
 def _side(read: Reader, reach: int, reverse: bool = False) -> str:
     """Text read until it holds more than ``reach`` characters once whitespace is collapsed,
-    or all there is. ``reverse``: the reader gives the nearest piece first."""
-    budget = reach + 2
-    while True:
-        parts: list[str] = []
-        cut = read(parts, [budget])
-        text = "".join(reversed(parts)) if reverse else "".join(parts)
-        if not cut or len(" ".join(text.split())) > reach:  # the collapsed length
-            return text
-        budget *= 2
+    or all there is. ``reverse``: the reader gives the nearest piece first.
+
+    The text is read once: the reader's running count only overestimates the collapsed
+    length, so the exact length is taken when the count runs out, and reading goes on from
+    there when it falls short.
+    """
+    parts: list[str] = []
+    read(parts, [reach + 2, reach])
+    return "".join(reversed(parts)) if reverse else "".join(parts)
 
 
 def _take(parts: list[str], piece: str, left: list[int]) -> bool:
-    """Add ``piece``; True when the budget in ``left`` (characters that are not layout
-    whitespace, about) is spent."""
+    """Add ``piece``; True when the text in ``parts`` holds more than ``left[1]`` characters
+    once whitespace is collapsed. ``left[0]`` counts down an overestimate of that length
+    (pieces stripped, each with a space), so the text is measured only now and then."""
     parts.append(piece)
     if not piece.isspace():
         left[0] -= len(piece.strip()) + 1
-    return left[0] <= 0
+        if left[0] <= 0:
+            # Collapsing gives the same length whichever way round the pieces are joined.
+            exact = len(" ".join("".join(parts).split()))
+            if exact > left[1]:
+                return True
+            left[0] = left[1] + 2 - exact
+    return False
 
 
 def _preceding(link: Any, top: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
@@ -307,23 +378,22 @@ def _following(link: Any, top: Any, parts: list[str], left: list[int], skip: Col
     return False
 
 
-def _shown(el: Any, skip: Collection[Any]) -> bool:
-    tag = el.tag
-    return isinstance(tag, str) and tag not in dom.SKIP_TAGS and not dom.is_hidden(el) and el not in skip
-
-
 def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
-    if not _shown(el, skip):
+    tag = el.tag
+    # Shown at all? (This runs for every element a blurb reads.)
+    if tag.__class__ is not str or tag in dom.SKIP_TAGS or el in skip or el.keys() and dom.is_hidden(el):
         return False
-    block = el.tag in dom.BLOCK_TAGS
+    block = tag in dom.BLOCK_TAGS
     if block:
         parts.append(" ")
-    if el.text and _take(parts, el.text, left):
+    text = el.text
+    if text and _take(parts, text, left):
         return True
     for child in el:
         if _forward(child, parts, left, skip):
             return True
-        if child.tail and _take(parts, child.tail, left):
+        text = child.tail
+        if text and _take(parts, text, left):
             return True
     if block:
         parts.append(" ")
@@ -331,17 +401,20 @@ def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) 
 
 
 def _backward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
-    if not _shown(el, skip):
+    tag = el.tag
+    if tag.__class__ is not str or tag in dom.SKIP_TAGS or el in skip or el.keys() and dom.is_hidden(el):
         return False
-    block = el.tag in dom.BLOCK_TAGS
+    block = tag in dom.BLOCK_TAGS
     if block:
         parts.append(" ")
     for child in el.iterchildren(reversed=True):
-        if child.tail and _take(parts, child.tail, left):
+        text = child.tail
+        if text and _take(parts, text, left):
             return True
         if _backward(child, parts, left, skip):
             return True
-    if el.text and _take(parts, el.text, left):
+    text = el.text
+    if text and _take(parts, text, left):
         return True
     if block:
         parts.append(" ")

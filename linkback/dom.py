@@ -307,6 +307,12 @@ def link_key(url: str) -> str | None:
     normalized = urls.normalize_url(url)
     if normalized is None:
         return None
+    return normalized_key(normalized)
+
+
+def normalized_key(normalized: str) -> str:
+    """:func:`link_key` of a URL that :func:`urls.normalize_url` gave (normalising is
+    idempotent, and costs most of :func:`link_key`)."""
     rest = normalized.split("://", 1)[1]
     if rest.startswith("www."):
         rest = rest[4:]

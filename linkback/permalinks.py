@@ -143,11 +143,14 @@ def _implicit_entry(link: Any) -> Any | None:
             break
         if el.tag in ("li", "div", "section", "tr", "dd") and el is not child or el.tag == "li":
             first = dom.classes(el)[:1]
-            alike = sum(1 for sib in parent if sib.tag == el.tag and (el.tag == "li" or dom.classes(sib)[:1] == first))
-            if alike >= 2:
-                own = [a for a in el.iter("a") if a.get("href") and a.get("href") != href]
-                if own:
-                    return el
+            alike = 0
+            for sib in parent.iterchildren(el.tag):  # counted up to 2: lists run long
+                if el.tag == "li" or dom.classes(sib)[:1] == first:
+                    alike += 1
+                    if alike >= 2:
+                        break
+            if alike >= 2 and any(a.get("href") and a.get("href") != href for a in el.iter("a")):
+                return el
         child = el
     return None
 
@@ -288,7 +291,6 @@ def find_permalink(
 
 
 def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[], bool]) -> str | None:
-    page = dom.link_key(page_url)
     anchors = []
     marked = []  # u-url, u-uid
     bookmarks = []  # rel=bookmark
@@ -303,11 +305,21 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
             bookmarks.append(a)
     found = None
 
+    page: list[str | None] = []  # the page's own key, once a candidate needs it
+    refused: set[tuple[str | None, bool]] = set()  # one href is often in several candidate lists
+
     def pick(candidates: list[Any], explicit: bool = False) -> str | None:
         for a in candidates:
-            url = _ok(dom.resolve(base, a.get("href")), page_url, explicit)
-            if url and dom.link_key(url) != page:
-                return url
+            href = a.get("href")
+            if (href, explicit) in refused:
+                continue
+            url = _ok(dom.resolve(base, href), page_url, explicit)
+            if url:
+                if not page:
+                    page.append(dom.link_key(page_url))
+                if dom.normalized_key(url) != page[0]:
+                    return url
+            refused.add((href, explicit))
         return None
 
     # 1. microformats: u-url / u-uid of the entry itself (not of an author card inside it).
