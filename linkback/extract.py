@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import logging
+import operator
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -175,26 +176,24 @@ def _matching(elements: Any, base: str, target: str, media: bool = False) -> lis
     base_host = dom.host(base)
     base_host = base_host[4:] if base_host.startswith("www.") else base_host
     local = base_host == target_host
-    found = []
+    found: list[Any] = []
     seen: dict[str, bool] = {}
-    for el in elements:
-        href = el.get("href" if not media or el.tag in _LINK_TAGS else "src")
-        if not href:
-            continue
+
+    def check(el: Any, href: str) -> None:
         # Cheap filters first, on the text: a link to another host that does not even name
         # the target's host (in any case) cannot match, nor a relative link unless we link
         # to the page's own host. Only non-ASCII links (IDN hosts) need the full test.
         if target_host not in href:
             if not local and href.isascii() and (href.islower() or target_host not in href.lower()):
-                continue
+                return
             head = href[:12].lstrip()
             if ":" in head or head.startswith("//"):
                 if href.isascii() and (href.islower() or target_host not in href.lower()):
-                    continue
+                    return
             elif not local or (tail and href.isascii() and tail not in href.lower()):
-                continue
+                return
         elif tail and tail not in href and href.isascii() and tail not in href.lower():
-            continue
+            return
         matched = seen.get(href)
         if matched is None:
             matched = _fast_match(href, key)
@@ -204,7 +203,45 @@ def _matching(elements: Any, base: str, target: str, media: bool = False) -> lis
             seen[href] = matched
         if matched:
             found.append(el)
+
+    if media:
+        for el in elements:
+            href = el.get("href" if el.tag in _LINK_TAGS else "src")
+            if href:
+                check(el, href)
+        return found
+    elements = elements if isinstance(elements, list) else list(elements)
+    hrefs = list(map(_HREF, elements))
+    # A page has a hundred links and names the target's host in a few: when the links are
+    # ASCII (lower-casing keeps every position) and the target is on another host, one
+    # search of all of them, in C, finds the few that can match.
+    joined = "\x00".join(hrefs)  # the parser never leaves a NUL in an attribute
+    if local or not target_host or not target_host.islower() or not joined.isascii():
+        for el, href in zip(elements, hrefs, strict=True):
+            if href:
+                check(el, href)
+        return found
+    lowered = joined.lower()
+    # A link that matches names the target's host and (when the target has a path) its last
+    # segment: search for the rarer of the two, check the other in that link's text.
+    needle, other = target_host, tail
+    if tail and lowered.count(tail) < lowered.count(target_host):
+        needle, other = tail, target_host
+    at = lowered.find(needle)
+    index = position = 0
+    while at >= 0:
+        index += joined.count("\x00", position, at)
+        position = at
+        end = lowered.find("\x00", at)
+        if end < 0:
+            end = len(lowered)
+        if not other or other in lowered[lowered.rfind("\x00", 0, at) + 1:end]:
+            check(elements[index], hrefs[index])
+        at = lowered.find(needle, end)
     return found
+
+
+_HREF = operator.methodcaller("get", "href", "")
 
 
 #: An absolute link whose normal form is its own text: lower-case host, no port, user,
