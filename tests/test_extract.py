@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkback import dom
 from linkback.extract import (
     analyse,
     decode_html,
     find_links,
+    links_to,
     make_blurb,
     parse_html,
     strip_site_suffix,
@@ -285,3 +287,22 @@ def test_a_quick_page_finds_what_a_full_walk_finds() -> None:
     assert [el.tag for el in quick.tagged("links")] == ["a", "area", "a"]
     assert quick.walked() == full.walked() and quick.tagged("script") == full.tagged("script")
     assert quick.meta("a") == "x y"
+
+
+_HREFS = [
+    "https://example.com/post", "HTTPS://Example.COM/post", "//example.com/post/", "https://example.com/posts",
+    "https://example.com/POST", "https://other.example/post", "/post", "post", "https://www.example.com/post?utm_source=x",
+    "https://example.com/a/../post", "https://exämple.com/post", "https://example.com/p%6Fst", "",
+    "https://evil.example/?u=example.com/post", "mailto:post@example.com", "https://example.com/",
+]
+
+
+@given(st.lists(st.sampled_from(_HREFS), max_size=30), st.sampled_from([PAGE, "https://example.com/other"]))
+@settings(max_examples=150, deadline=None)
+def test_links_to_agrees_with_resolving_every_link(hrefs: list[str], page_url: str) -> None:
+    # The search over all hrefs at once must find exactly what resolving each link finds.
+    tree = parse_html(page("".join('<a href="%s">x</a>' % h for h in hrefs) or "<p>none</p>"))
+    expected = [a for a in tree.iter("a")
+                if dom.resolve(page_url, a.get("href")) and dom.link_key(dom.resolve(page_url, a.get("href")))
+                == dom.link_key(TARGET)]
+    assert links_to(tree, page_url, TARGET) == expected
