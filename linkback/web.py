@@ -2,7 +2,7 @@
 
 Each part of linkback that answers HTTP requests provides a factory
 ``make_app(middleware) -> WSGI application``; this module mounts them by the first path
-segment after the prefix. A part that is not installed answers 404.
+segment after the prefix; any other path under the prefix answers 404.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import InternalServerError, NotFound
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -52,8 +52,10 @@ def build_service(middleware: LinkbackMiddleware) -> WSGIApplication:
             try:
                 module = importlib.import_module(module_name)
             except ImportError:
-                logger.debug("linkback: %s is not available", module_name)
-                return NotFound()(environ, start_response)
+                # Every mounted part ships with linkback: a failed import is a broken install,
+                # said loudly rather than passed off as "not found".
+                logger.exception("linkback: cannot load %s", module_name)
+                return InternalServerError()(environ, start_response)
             app = apps[module_name] = module.make_app(middleware)
         return app(environ, start_response)
 

@@ -210,11 +210,16 @@ def pingback_from_headers(url: str, headers: Headers) -> str | None:
 
 
 def pingback_from_html(url: str, tree: etree._Element | None) -> str | None:
+    return _first_link(url, tree, "pingback")
+
+
+def _first_link(url: str, tree: etree._Element | None, rel: str) -> str | None:
+    """The first ``<link rel=…>`` of the page that resolves to an http(s) URL."""
     if tree is None:
         return None
     for element in tree.iter("link"):
         href = element.get("href")
-        if href and "pingback" in _rels(element.get("rel")):
+        if href and rel in _rels(element.get("rel")):
             endpoint = resolve(url, href)
             if endpoint:
                 return endpoint
@@ -244,14 +249,7 @@ def trackback_from_html(
         endpoint = resolve(url, chosen)
         if endpoint:
             return endpoint
-    if tree is not None:
-        for element in tree.iter("link"):
-            href = element.get("href")
-            if href and "trackback" in _rels(element.get("rel")):
-                endpoint = resolve(url, href)
-                if endpoint:
-                    return endpoint
-    return None
+    return _first_link(url, tree, "trackback")
 
 
 def _rdf_descriptions(block: str) -> list[tuple[str | None, str]]:
