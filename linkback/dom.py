@@ -181,9 +181,9 @@ class Page:
 
     #: The elements one walk collects.
     WALKED = ("a", "area", "base", "meta", "link", "title", "time", "script")
-    #: The elements a verification with title, blurb and permalink looks up: a walk that
-    #: collects only these creates fewer elements (see ``tags``).
-    QUICK = ("a", "area", "base", "meta", "title")
+    #: The elements a verification with title, blurb and permalink needs from the whole
+    #: document: the links. The rest it asks of the head (see :meth:`first`, :meth:`meta`).
+    QUICK = ("a", "area")
 
     def __init__(self, tree: Any, html: str | None = None, tags: tuple[str, ...] = WALKED) -> None:
         self.tree = tree
@@ -211,12 +211,22 @@ class Page:
             found = self._tags[tag] = list(self.tree.iter(tag))
         return found
 
+    def first(self, tag: str) -> Any | None:
+        """The first element named ``tag``, found without a walk of the whole page when the
+        walk did not collect it (the search stops there: a ``<title>`` is near the top)."""
+        found = self._tags.get(tag)
+        if found is not None:
+            return found[0] if found else None
+        return next(self.tree.iter(tag), None)
+
     def _walk(self) -> None:
         names = self._walk_tags
-        tags: dict[str, list[Any]] = {name: [] for name in names}
         walked = list(self.tree.iter(*names))
-        for el in walked:
-            tags[el.tag].append(el)
+        if names == _LINK_TAGS:
+            # No <area> (the usual page): every element walked is an <a>.
+            tags = _by_tag(walked, names) if next(self.tree.iter("area"), None) is not None else {"a": walked, "area": []}
+        else:
+            tags = _by_tag(walked, names)
         # <area> is rare: the links are then the <a> elements.
         tags["links"] = [el for el in walked if el.tag in _LINK_TAGS] if tags["area"] else tags["a"]
         self._tags = tags
@@ -243,17 +253,28 @@ class Page:
         return None
 
 
+def _by_tag(elements: list[Any], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    tags: dict[str, list[Any]] = {name: [] for name in names}
+    for el in elements:
+        tags[el.tag].append(el)
+    return tags
+
+
 def as_page(tree: Any) -> Page:
     """``tree`` itself when it is a :class:`Page`, else a new one around it."""
     return tree if isinstance(tree, Page) else Page(tree)
 
 
 def _metas(tree: Any) -> dict[str, str]:
-    """The first non-empty content of each ``<meta>`` name (the head's, when there is one)."""
+    """The first non-empty content of each ``<meta>`` name (the head's, when there is one);
+    a pragma (``<meta http-equiv>``) is named ``http-equiv:`` and its lower-cased name."""
     head = tree.find("head")
     found: dict[str, str] = {}
     for meta in (head if head is not None else tree).iter("meta"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        if not key:
+            equiv = meta.get("http-equiv")
+            key = "http-equiv:" + equiv.strip().lower() if equiv else ""
         if key and key not in found:
             content = meta.get("content")
             if content:
@@ -266,6 +287,13 @@ def _metas(tree: Any) -> dict[str, str]:
     return found
 
 
+#: An absolute http(s) link that :func:`urllib.parse.urljoin` gives back as it is: a host,
+#: no whitespace, no ``;`` parameters or brackets (see :func:`resolve` for the empty query
+#: and fragment).
+_ABSOLUTE = re.compile(r"https?://[^\s/?#;\[\]]+(?:[/?#][^\s;\[\]]*)?")
+_HOST = re.compile(r"https?://([A-Za-z0-9_.-]+)(?::[0-9]*)?(?:[/?#]|\Z)")
+
+
 def resolve(base: str, href: str | None) -> str | None:
     """``href`` made absolute against ``base``; ``None`` unless it is http(s)."""
     if not href:
@@ -273,6 +301,8 @@ def resolve(base: str, href: str | None) -> str | None:
     href = href.strip()
     if not href or href.startswith(("#", "javascript:", "mailto:", "data:", "tel:")):
         return None
+    if _ABSOLUTE.fullmatch(href) is not None and "?#" not in href and not href.endswith(("?", "#")):
+        return href  # what urljoin gives (an empty query or fragment it would drop)
     try:
         absolute = urljoin(base, href)
     except ValueError:
@@ -283,6 +313,10 @@ def resolve(base: str, href: str | None) -> str | None:
 
 
 def host(url: str) -> str:
+    """The lower-cased host name of ``url`` (``""`` when it has none)."""
+    simple = _HOST.match(url)
+    if simple is not None:
+        return simple.group(1).lower()
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:

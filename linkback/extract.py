@@ -322,10 +322,9 @@ def page_title(tree: Any, site: str | None = None) -> str | None:
     title = page.meta("og:title", "twitter:title")
     if title:
         return strip_site_suffix(title, site)[:300]
-    for el in page.tagged("title"):
-        if el.text:
-            return strip_site_suffix(dom.collapse(el.text).strip(), site)[:300] or None
-        break
+    el = page.first("title")
+    if el is not None and el.text:
+        return strip_site_suffix(dom.collapse(el.text).strip(), site)[:300] or None
     return None
 
 
@@ -378,14 +377,9 @@ def favicon(tree: Any, base: str) -> str:
 
 
 def gone_signal(tree: Any) -> int | None:
-    """The status a ``<meta http-equiv="Status" content="410 Gone">`` announces, if any."""
-    for meta in dom.as_page(tree).tagged("meta"):
-        equiv = meta.get("http-equiv")
-        if equiv and equiv.strip().lower() == "status":
-            match = _STATUS.match(meta.get("content") or "")
-            if match:
-                return int(match.group(1))
-    return None
+    """The status a ``<meta http-equiv="Status" content="410 Gone">`` in the head announces, if any."""
+    match = _STATUS.match(dom.as_page(tree).meta("http-equiv:status") or "")
+    return int(match.group(1)) if match else None
 
 
 def canonical_url(tree: Any, base: str) -> str | None:
