@@ -330,16 +330,27 @@ def _side(read: Reader, reach: int, reverse: bool = False) -> str:
 def _take(parts: list[str], piece: str, left: list[int]) -> bool:
     """Add ``piece``; True when the text in ``parts`` holds more than ``left[1]`` characters
     once whitespace is collapsed. ``left[0]`` counts down an overestimate of that length
-    (pieces stripped, each with a space), so the text is measured only now and then."""
+    (pieces stripped, each with a space), so the text is measured only now and then.
+
+    The readers below do the first steps inline (most pieces are whitespace between tags)
+    and call :func:`_full` when the count runs out.
+    """
     parts.append(piece)
     if not piece.isspace():
         left[0] -= len(piece.strip()) + 1
         if left[0] <= 0:
-            # Collapsing gives the same length whichever way round the pieces are joined.
-            exact = len(" ".join("".join(parts).split()))
-            if exact > left[1]:
-                return True
-            left[0] = left[1] + 2 - exact
+            return _full(parts, left)
+    return False
+
+
+def _full(parts: list[str], left: list[int]) -> bool:
+    """Measure the text exactly (the overestimate ran out): True when it holds enough, else
+    the count starts again from what is missing."""
+    # Collapsing gives the same length whichever way round the pieces are joined.
+    exact = len(" ".join("".join(parts).split()))
+    if exact > left[1]:
+        return True
+    left[0] = left[1] + 2 - exact
     return False
 
 
@@ -355,7 +366,7 @@ def _preceding(link: Any, top: Any, parts: list[str], left: list[int], skip: Col
         parent = node.getparent()
         if parent.text and _take(parts, parent.text, left):
             return True
-        if parent.tag in dom.BLOCK_TAGS:
+        if parent.tag in _BLOCK_TAGS:
             parts.append(" ")
         node = parent
     return False
@@ -373,28 +384,41 @@ def _following(link: Any, top: Any, parts: list[str], left: list[int], skip: Col
             if sibling.tail and _take(parts, sibling.tail, left):
                 return True
         node = node.getparent()
-        if node.tag in dom.BLOCK_TAGS:
+        if node.tag in _BLOCK_TAGS:
             parts.append(" ")
     return False
 
 
+_SKIP_TAGS = dom.SKIP_TAGS
+_BLOCK_TAGS = dom.BLOCK_TAGS
+_is_hidden = dom.is_hidden
+
+
 def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
     tag = el.tag
-    # Shown at all? (This runs for every element a blurb reads.)
-    if tag.__class__ is not str or tag in dom.SKIP_TAGS or el in skip or el.keys() and dom.is_hidden(el):
+    # Shown at all? (This runs for every element a blurb reads; _take is inlined.)
+    if tag.__class__ is not str or tag in _SKIP_TAGS or el in skip or _is_hidden(el):
         return False
-    block = tag in dom.BLOCK_TAGS
+    block = tag in _BLOCK_TAGS
     if block:
         parts.append(" ")
     text = el.text
-    if text and _take(parts, text, left):
-        return True
+    if text:
+        parts.append(text)
+        if not text.isspace():
+            left[0] -= len(text.strip()) + 1
+            if left[0] <= 0 and _full(parts, left):
+                return True
     for child in el:
         if _forward(child, parts, left, skip):
             return True
         text = child.tail
-        if text and _take(parts, text, left):
-            return True
+        if text:
+            parts.append(text)
+            if not text.isspace():
+                left[0] -= len(text.strip()) + 1
+                if left[0] <= 0 and _full(parts, left):
+                    return True
     if block:
         parts.append(" ")
     return False
@@ -402,20 +426,28 @@ def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) 
 
 def _backward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
     tag = el.tag
-    if tag.__class__ is not str or tag in dom.SKIP_TAGS or el in skip or el.keys() and dom.is_hidden(el):
+    if tag.__class__ is not str or tag in _SKIP_TAGS or el in skip or _is_hidden(el):
         return False
-    block = tag in dom.BLOCK_TAGS
+    block = tag in _BLOCK_TAGS
     if block:
         parts.append(" ")
     for child in el.iterchildren(reversed=True):
         text = child.tail
-        if text and _take(parts, text, left):
-            return True
+        if text:
+            parts.append(text)
+            if not text.isspace():
+                left[0] -= len(text.strip()) + 1
+                if left[0] <= 0 and _full(parts, left):
+                    return True
         if _backward(child, parts, left, skip):
             return True
     text = el.text
-    if text and _take(parts, text, left):
-        return True
+    if text:
+        parts.append(text)
+        if not text.isspace():
+            left[0] -= len(text.strip()) + 1
+            if left[0] <= 0 and _full(parts, left):
+                return True
     if block:
         parts.append(" ")
     return False

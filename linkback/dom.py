@@ -52,19 +52,21 @@ def collapse(text: str) -> str:
 
 
 def is_hidden(el: Any) -> bool:
-    """True for elements a reader does not see: ``hidden``, ``aria-hidden``, ``display:none``."""
-    if not el.keys():  # most elements have no attribute at all
-        return False
-    if el.get("hidden") is not None or el.get("aria-hidden") == "true":
-        return True
-    style = el.get("style")
-    if style and "none" in style:
-        compact = style.replace(" ", "").lower()
-        if "display:none" in compact or "visibility:hidden" in compact:
+    """True for elements a reader does not see: ``hidden``, ``aria-hidden``, ``display:none``,
+    ``visibility:hidden``, or a class themes use for hidden text (:data:`HIDDEN_CLASSES`)."""
+    # One read of the attributes: this runs for every element a blurb reads.
+    for name, value in el.items():
+        if name == "class":
+            if not HIDDEN_CLASSES.isdisjoint(value.split()):
+                return True
+        elif name == "style":
+            value = value.lower()
+            if "none" in value or "hidden" in value:
+                compact = value.replace(" ", "")
+                if "display:none" in compact or "visibility:hidden" in compact:
+                    return True
+        elif name == "hidden" or name == "aria-hidden" and value == "true":
             return True
-    value = el.get("class")
-    if value and not HIDDEN_CLASSES.isdisjoint(value.split()):
-        return True
     return False
 
 

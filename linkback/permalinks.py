@@ -64,9 +64,10 @@ _MAYBE_NESTED = lxml.etree.XPath(
 )
 _NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
 _POST_ID = re.compile(r"post-\d+$")
+# The elements (the entry itself included) whose class names a title; searched through the
+# class attributes, which libxml2 does in half the time of testing every element's class.
 _TITLED = lxml.etree.XPath(
-    "descendant-or-self::*[contains(@class, 'p-name') or contains(@class, 'entry-title')"
-    " or contains(@class, 'post-title')]"
+    ".//@class[contains(., 'p-name') or contains(., 'entry-title') or contains(., 'post-title')]/.."
 )
 
 
