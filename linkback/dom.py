@@ -31,7 +31,6 @@ HIDDEN_CLASSES = frozenset({
     "screenreader", "hide", "d-none", "comment-respond", "comment-form", "share", "sharedaddy",
 })
 
-_SPACE = re.compile(r"\s+")
 _LINK_TAGS = ("a", "area")
 
 
@@ -47,8 +46,16 @@ def classes(el: Any) -> list[str]:
 
 
 def collapse(text: str) -> str:
-    """Collapse runs of whitespace into one space."""
-    return _SPACE.sub(" ", text)
+    """Collapse runs of whitespace into one space (a run at either end too)."""
+    # str.split() knows the same whitespace as the regex \s, and is several times faster.
+    inner = " ".join(text.split())
+    if not inner:
+        return " " if text else ""
+    if text[0].isspace():
+        inner = " " + inner
+    if text[-1].isspace():
+        inner += " "
+    return inner
 
 
 def is_hidden(el: Any) -> bool:

@@ -54,14 +54,10 @@ _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post
                                 "read-more", "title", "u-permalink"})
 
 # Elements that may be entries (the class tokens are checked in Python: the token test in
-# XPath costs more than the whole rest of a search), and, inside an entry, elements that may
-# be nested objects (see _in_nested_object).
+# XPath costs more than the whole rest of a search).
 _MAYBE_ENTRIES = lxml.etree.XPath("//article | //@class[contains(., 'entry') or contains(., 'post')]/..")
 _LISTED_CLASSES = frozenset({"h-entry", "hentry", "post", "type-post", "xfolkentry"})
-_MAYBE_NESTED = lxml.etree.XPath(
-    ".//article | .//@class[contains(., 'entry') or contains(., 'h-as-') or contains(., 'card')"
-    " or contains(., 'cite') or contains(., 'author') or contains(., 'comment') or contains(., 'reply')]/.."
-)
+#: Class tokens of objects nested in an entry whose links are not the entry's (see _in_nested_object).
 _NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
 _POST_ID = re.compile(r"post-\d+$")
 # The elements (the entry itself included) whose class names a title; searched through the
@@ -234,18 +230,6 @@ def _ok(url: str | None, page_url: str, explicit: bool = False) -> str | None:
     return normalized
 
 
-def _nested_links(entry: Any) -> set[Any]:
-    """The links of ``entry`` that belong to an h-card, h-cite, author, comment or entry
-    nested in it (:func:`_in_nested_object` for all of its links at once)."""
-    nested: set[Any] = set()
-    for el in _MAYBE_NESTED(entry):
-        if el is entry:  # .//@class/.. includes the entry's own class
-            continue
-        if el.tag == "article" or _entry_strength(el) == 2 or _has_class(el, *_NESTED_CLASSES):
-            nested.update(el.iterdescendants("a"))
-    return nested
-
-
 def _in_nested_object(el: Any, entry: Any) -> bool:
     """True when ``el`` belongs to an h-card, h-cite, author or comment inside the entry."""
     for parent in dom.ancestors(el):
@@ -254,8 +238,7 @@ def _in_nested_object(el: Any, entry: Any) -> bool:
         if _entry_strength(parent) == 2:
             return True
         tokens = dom.classes(parent)
-        if tokens and any(t in ("h-card", "h-cite", "p-author", "u-author", "vcard", "author")
-                          or t in COMMENT_CLASSES for t in tokens):
+        if tokens and not _NESTED_CLASSES.isdisjoint(tokens):
             return True
     return False
 
@@ -333,24 +316,32 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
             found = pick([a for a in heading.iter("a")])
             if found:
                 break
-    if found or strong_only():
+    if found:
         return found
-    # 4. themes' permalink classes, a link around <time>, links named "permalink", "more".
-    nested = _nested_links(entry) if not found else set()
-    if not found:
-        candidates = []
-        for a in anchors:
-            if a in nested:
-                continue
-            tokens = dom.classes(a)
-            parent_tokens = dom.classes(a.getparent()) if a.getparent() is not None else []
-            text = dom.collapse(dom.text(a)).strip()
-            if (not _PERMALINK_CLASSES.isdisjoint(tokens) or "entry-title" in parent_tokens
-                    or "post-title" in parent_tokens or next(a.iter("time"), None) is not None
-                    or (text and _MORE.match(text))):
+    # 4. themes' permalink classes, a link around <time>, links named "permalink", "more";
+    # 5. a same-site link with a date-shaped path. Neither is a permalink unless the page
+    # lists several entries, which is asked last: it is a search of the whole page.
+    candidates = []
+    for a in anchors:
+        if not _PERMALINK_CLASSES.isdisjoint(dom.classes(a)):
+            candidates.append(a)
+            continue
+        parent = a.getparent()
+        parent_class = parent.get("class") if parent is not None else None
+        if parent_class and ("entry-title" in parent_class.split() or "post-title" in parent_class.split()):
+            candidates.append(a)
+            continue
+        if next(a.iter("time"), None) is not None:
+            candidates.append(a)
+            continue
+        text = a.text if not len(a) else dom.text(a)
+        if text:
+            text = dom.collapse(text).strip()
+            if text and _MORE.match(text):
                 candidates.append(a)
-        found = pick(candidates)
-    # 5. a same-site link with a date-shaped path.
+    found = pick([a for a in candidates if not _in_nested_object(a, entry)])
     if not found:
-        found = pick([a for a in anchors if _DATE_PATH.search(a.get("href", "")) and a not in nested])
+        found = pick([a for a in anchors if _DATE_PATH.search(a.get("href", "")) and not _in_nested_object(a, entry)])
+    if found and strong_only():
+        return None
     return found
