@@ -274,18 +274,28 @@ def as_page(tree: Any) -> Page:
     return tree if isinstance(tree, Page) else Page(tree)
 
 
+def head(tree: Any) -> Any | None:
+    """The document's ``<head>``: the root's first child, where the parser puts it."""
+    first = tree[0] if len(tree) else None
+    if first is not None and first.tag == "head":
+        return first
+    return tree.find("head")
+
+
 def _metas(tree: Any) -> dict[str, str]:
     """The first non-empty content of each ``<meta>`` name (the head's, when there is one);
     a pragma (``<meta http-equiv>``) is named ``http-equiv:`` and its lower-cased name."""
-    head = tree.find("head")
+    top = head(tree)
     found: dict[str, str] = {}
-    for meta in (head if head is not None else tree).iter("meta"):
-        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+    for meta in (top if top is not None else tree).iter("meta"):
+        get = meta.get
+        key = get("property") or get("name") or get("itemprop")
+        key = key.strip().lower() if key else ""
         if not key:
-            equiv = meta.get("http-equiv")
+            equiv = get("http-equiv")
             key = "http-equiv:" + equiv.strip().lower() if equiv else ""
         if key and key not in found:
-            content = meta.get("content")
+            content = get("content")
             if content:
                 # Printable text without double spaces has nothing to collapse.
                 if not content.isprintable() or "  " in content:

@@ -385,7 +385,7 @@ def gone_signal(tree: Any) -> int | None:
 def canonical_url(tree: Any, base: str) -> str | None:
     """``<link rel=canonical>`` or ``og:url``, absolute."""
     page = dom.as_page(tree)
-    head = page.tree.find("head")
+    head = dom.head(page.tree)
     for href in dom.link_rel(head if head is not None else page.tree, "canonical"):
         url = dom.resolve(base, href)
         if url:

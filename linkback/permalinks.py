@@ -198,14 +198,43 @@ def _count_entries(candidates: Any) -> int:
 
 def entry_title(entry: Any) -> str | None:
     """The entry's own title: ``p-name``/``entry-title``, else its first heading."""
+    # A title is near the top of its entry: the first elements are read here, and the whole
+    # entry is searched (in C) only when they hold none.
+    for count, el in enumerate(entry.iter()):
+        if count == _TITLE_SCAN:
+            break
+        text = _class_title(el)
+        if text:
+            return text
+    else:
+        return _first_heading(entry)
     for el in _TITLED(entry):
-        tokens = dom.classes(el)
-        if tokens and ("p-name" in tokens or "entry-title" in tokens or "post-title" in tokens):
-            if el.tag in ("a", "span", "div", "p") and "e-content" in tokens:
-                continue
-            text = dom.visible_text(el)
-            if text and len(text) <= 200:
-                return text
+        text = _class_title(el)
+        if text:
+            return text
+    return _first_heading(entry)
+
+
+#: How many elements of an entry :func:`entry_title` reads before it searches the rest.
+_TITLE_SCAN = 40
+
+
+def _class_title(el: Any) -> str | None:
+    """The text of ``el`` when its class marks it as its entry's title (and it reads as one)."""
+    value = el.get("class")
+    if not value or not ("p-name" in value or "entry-title" in value or "post-title" in value):
+        return None
+    tokens = value.split()
+    if "p-name" in tokens or "entry-title" in tokens or "post-title" in tokens:
+        if el.tag in ("a", "span", "div", "p") and "e-content" in tokens:
+            return None
+        text = dom.visible_text(el)
+        if text and len(text) <= 200:
+            return text
+    return None
+
+
+def _first_heading(entry: Any) -> str | None:
     for heading in entry.iter(*dom.HEADINGS):
         text = dom.visible_text(heading)
         if text and len(text) <= 200:
