@@ -431,7 +431,7 @@ def _backward(el: Any, parts: list[str], left: list[int], skip: Collection[Any])
     block = tag in _BLOCK_TAGS
     if block:
         parts.append(" ")
-    for child in el.iterchildren(reversed=True):
+    for child in el.iterchildren(reversed=True) if len(el) else ():
         text = child.tail
         if text:
             parts.append(text)

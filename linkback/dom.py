@@ -178,9 +178,9 @@ class Page:
         it is absent from the tree, so :meth:`mentions` lets whole-tree class searches be
         skipped with a substring test (a class written with character references is not
         seen; that only hides a page's own markup from it).
-    :param tags: the elements the first walk collects (``a`` and ``area`` among them,
-        :data:`QUICK` for example); any other tag asked for is looked up on its own, and
-        :meth:`walked` walks again for all of :data:`WALKED`.
+    :param tags: the elements the first walk collects (:data:`WALKED`, or none with
+        :data:`QUICK`); any other tag asked for is looked up on its own, and :meth:`walked`
+        walks again for all of :data:`WALKED`.
 
     Example::
 
@@ -190,9 +190,10 @@ class Page:
 
     #: The elements one walk collects.
     WALKED = ("a", "area", "base", "meta", "link", "title", "time", "script")
-    #: The elements a verification with title, blurb and permalink needs from the whole
-    #: document: the links. The rest it asks of the head (see :meth:`first`, :meth:`meta`).
-    QUICK = ("a", "area")
+    #: A verification with title, blurb and permalink walks nothing ahead: it reads the links
+    #: once (see ``extract.links_to``) and asks the rest of the head (:meth:`first`,
+    #: :meth:`meta`).
+    QUICK: tuple[str, ...] = ()
 
     def __init__(self, tree: Any, html: str | None = None, tags: tuple[str, ...] = WALKED) -> None:
         self.tree = tree
@@ -217,7 +218,7 @@ class Page:
             self._walk()
         found = self._tags.get(tag)
         if found is None:
-            found = self._tags[tag] = list(self.tree.iter(tag))
+            found = self._tags[tag] = list(self.tree.iter(*(_LINK_TAGS if tag == "links" else (tag,))))
         return found
 
     def first(self, tag: str) -> Any | None:
@@ -230,14 +231,11 @@ class Page:
 
     def _walk(self) -> None:
         names = self._walk_tags
-        walked = list(self.tree.iter(*names))
-        if names == _LINK_TAGS:
-            # No <area> (the usual page): every element walked is an <a>.
-            tags = _by_tag(walked, names) if next(self.tree.iter("area"), None) is not None else {"a": walked, "area": []}
-        else:
-            tags = _by_tag(walked, names)
-        # <area> is rare: the links are then the <a> elements.
-        tags["links"] = [el for el in walked if el.tag in _LINK_TAGS] if tags["area"] else tags["a"]
+        walked = list(self.tree.iter(*names)) if names else []
+        tags = _by_tag(walked, names)
+        if "a" in tags:
+            # <area> is rare: the links are then the <a> elements.
+            tags["links"] = [el for el in walked if el.tag in _LINK_TAGS] if tags.get("area") else tags["a"]
         self._tags = tags
         self._walked = walked
 

@@ -162,11 +162,46 @@ def find_links(tree: Any, base: str, *, include_media: bool = False) -> list[tup
 
 def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) -> list[Any]:
     """The elements linking to ``target`` (loosely compared, see :func:`link_key`)."""
-    return _matching(tree.iter(*(_MEDIA_TAGS if include_media else _LINK_TAGS)), base, target, include_media)
+    if include_media:
+        return _matching(tree.iter(*_MEDIA_TAGS), base, target, True)
+    return _links_in(tree, base, target)
+
+
+def _links_in(tree: Any, base: str, target: str) -> list[Any]:
+    """The ``<a>`` and ``<area>`` elements of ``tree`` whose URL is ``target``.
+
+    A page has a hundred links and a few to the target: the links' URLs are read without
+    keeping their elements (an element kept costs more than one read and let go), and the
+    elements of the few that match are found again by position.
+    """
+    hrefs = [el.get("href", "") for el in tree.iter(*_LINK_TAGS)]
+    wanted = _matching_hrefs(hrefs, base, target)
+    if not wanted:
+        return []
+    found = []
+    positions = iter(wanted)
+    position = next(positions)
+    for index, el in enumerate(tree.iter(*_LINK_TAGS)):
+        if index == position:
+            found.append(el)
+            position = next(positions, None)
+            if position is None:
+                break
+    return found
 
 
 def _matching(elements: Any, base: str, target: str, media: bool = False) -> list[Any]:
     """Those of ``elements`` (links, and media with ``media``) whose URL is ``target``."""
+    elements = elements if isinstance(elements, list) else list(elements)
+    if media:
+        hrefs = [el.get("href" if el.tag in _LINK_TAGS else "src") or "" for el in elements]
+    else:
+        hrefs = list(map(_HREF, elements))
+    return [elements[index] for index in _matching_hrefs(hrefs, base, target)]
+
+
+def _matching_hrefs(hrefs: list[str], base: str, target: str) -> list[int]:
+    """The positions, in order, of those of ``hrefs`` that are ``target`` once resolved."""
     key = link_key(target)
     if key is None:
         return []
@@ -176,10 +211,10 @@ def _matching(elements: Any, base: str, target: str, media: bool = False) -> lis
     base_host = dom.host(base)
     base_host = base_host[4:] if base_host.startswith("www.") else base_host
     local = base_host == target_host
-    found: list[Any] = []
+    found: list[int] = []
     seen: dict[str, bool] = {}
 
-    def check(el: Any, href: str) -> None:
+    def check(index: int, href: str) -> None:
         # Cheap filters first, on the text: a link to another host that does not even name
         # the target's host (in any case) cannot match, nor a relative link unless we link
         # to the page's own host. Only non-ASCII links (IDN hosts) need the full test.
@@ -202,24 +237,15 @@ def _matching(elements: Any, base: str, target: str, media: bool = False) -> lis
                 matched = bool(url) and link_key(url) == key
             seen[href] = matched
         if matched:
-            found.append(el)
+            found.append(index)
 
-    if media:
-        for el in elements:
-            href = el.get("href" if el.tag in _LINK_TAGS else "src")
-            if href:
-                check(el, href)
-        return found
-    elements = elements if isinstance(elements, list) else list(elements)
-    hrefs = list(map(_HREF, elements))
-    # A page has a hundred links and names the target's host in a few: when the links are
-    # ASCII (lower-casing keeps every position) and the target is on another host, one
-    # search of all of them, in C, finds the few that can match.
+    # When the links are ASCII (lower-casing keeps every position) and the target is on
+    # another host, one search of all of them, in C, finds the few that can match.
     joined = "\x00".join(hrefs)  # the parser never leaves a NUL in an attribute
     if local or not target_host or not target_host.islower() or not joined.isascii():
-        for el, href in zip(elements, hrefs, strict=True):
+        for index, href in enumerate(hrefs):
             if href:
-                check(el, href)
+                check(index, href)
         return found
     lowered = joined.lower()
     # A link that matches names the target's host and (when the target has a path) its last
@@ -236,7 +262,7 @@ def _matching(elements: Any, base: str, target: str, media: bool = False) -> lis
         if end < 0:
             end = len(lowered)
         if not other or other in lowered[lowered.rfind("\x00", 0, at) + 1:end]:
-            check(elements[index], hrefs[index])
+            check(index, hrefs[index])
         at = lowered.find(needle, end)
     return found
 
@@ -497,13 +523,20 @@ def analyse(
     if canonical and dom.same_site(canonical, page_url):
         result.canonical = urls.normalize_url(canonical)
     if include_media:
-        candidates = tree.iter(*_MEDIA_TAGS)
+        links = _matching(tree.iter(*_MEDIA_TAGS), base, target, True)
+    elif details:
+        links = _matching(page.tagged("links"), base, target)  # the walk has them already
     else:
-        candidates = page.tagged("links")
-    links = _matching(candidates, base, target, include_media)
+        links = _links_in(tree, base, target)
     result.links = len(links)
     result.verified = bool(links) and not result.gone
+    # Every step below climbs from the link (the first, most often). lxml makes a Python
+    # object for an element each time one is reached and none is alive: the ancestors,
+    # kept here until the end, are made once instead of at every climb.
+    climb = list(dom.ancestors(links[0])) if links else []
     link, entry = _pick_link(links) if links else (None, None)
+    if link is not None and link is not links[0]:
+        climb += dom.ancestors(link)
     result.in_entry = entry is not None
     discussion = find_discussion(tree, page_url, link)
     permalink = None

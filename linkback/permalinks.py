@@ -352,20 +352,24 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
     # lists several entries, which is asked last: it is a search of the whole page.
     candidates = []
     for a in anchors:
-        if not _PERMALINK_CLASSES.isdisjoint(dom.classes(a)):
+        value = a.get("class")
+        if value and not _PERMALINK_CLASSES.isdisjoint(value.split()):
             candidates.append(a)
             continue
         parent = a.getparent()
-        parent_class = parent.get("class") if parent is not None else None
-        if parent_class and ("entry-title" in parent_class.split() or "post-title" in parent_class.split()):
+        value = parent.get("class") if parent is not None else None
+        if value and ("-title" in value and ("entry-title" in value.split() or "post-title" in value.split())):
             candidates.append(a)
             continue
-        if next(a.iter("time"), None) is not None:
+        if not len(a):  # most links hold only their text
+            text = a.text
+        elif next(a.iter("time"), None) is not None:
             candidates.append(a)
             continue
-        text = a.text if not len(a) else dom.text(a)
+        else:
+            text = dom.text(a)
         if text:
-            text = dom.collapse(text).strip()
+            text = " ".join(text.split())
             if text and _MORE.match(text):
                 candidates.append(a)
     found = pick([a for a in candidates if not _in_nested_object(a, entry)])
