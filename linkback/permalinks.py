@@ -49,6 +49,8 @@ _MORE = re.compile(
     r"read on|lire la suite|weiterlesen|mehr|leer más|∞|#|¶|§|→|»|comments?|\d+ comments?|leave a comment)\b",
     re.I,
 )
+#: The characters a text that _MORE matches can start with (it ignores case; digits aside).
+_MORE_FIRST = frozenset("pPlLrRmMcCfFwW∞#¶§→»")
 _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post-link",
                                 "entry-link", "post-title", "entry-title", "readmore", "more-link",
                                 "read-more", "title", "u-permalink"})
@@ -304,26 +306,27 @@ def find_permalink(
 
 
 def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[], bool]) -> str | None:
-    anchors = []
+    anchors = []  # (link, href, class)
     marked = []  # u-url, u-uid
     bookmarks = []  # rel=bookmark
     for a in entry.iter("a"):
-        if not a.get("href"):
+        href = a.get("href")
+        if not href:
             continue
-        anchors.append(a)
-        if a.get("class") and _has_class(a, "u-url", "u-uid"):
-            marked.append(a)
+        value = a.get("class")
+        anchors.append((a, href, value))
+        if value and ("u-url" in value or "u-uid" in value) and ("u-url" in value.split() or "u-uid" in value.split()):
+            marked.append((a, href))
         rel = a.get("rel")
         if rel and "bookmark" in rel.lower().split():
-            bookmarks.append(a)
+            bookmarks.append((a, href))
     found = None
 
     page: list[str | None] = []  # the page's own key, once a candidate needs it
     refused: set[tuple[str | None, bool]] = set()  # one href is often in several candidate lists
 
-    def pick(candidates: list[Any], explicit: bool = False) -> str | None:
-        for a in candidates:
-            href = a.get("href")
+    def pick(hrefs: list[str], explicit: bool = False) -> str | None:
+        for href in hrefs:
             if (href, explicit) in refused:
                 continue
             url = _ok(dom.resolve(base, href), page_url, explicit)
@@ -336,13 +339,13 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
         return None
 
     # 1. microformats: u-url / u-uid of the entry itself (not of an author card inside it).
-    found = pick([a for a in marked if not _in_nested_object(a, entry)], explicit=True)
+    found = pick([href for a, href in marked if not _in_nested_object(a, entry)], explicit=True)
     # 2. rel=bookmark (HTML's "the permalink of the nearest article").
-    found = found or pick([a for a in bookmarks if not _in_nested_object(a, entry)], explicit=True)
+    found = found or pick([href for a, href in bookmarks if not _in_nested_object(a, entry)], explicit=True)
     # 3. the entry heading's link.
     if not found:
         for heading in entry.iter(*dom.HEADINGS):
-            found = pick([a for a in heading.iter("a")])
+            found = pick([a.get("href") for a in heading.iter("a")])
             if found:
                 break
     if found:
@@ -351,30 +354,31 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
     # 5. a same-site link with a date-shaped path. Neither is a permalink unless the page
     # lists several entries, which is asked last: it is a search of the whole page.
     candidates = []
-    for a in anchors:
-        value = a.get("class")
+    for a, href, value in anchors:
         if value and not _PERMALINK_CLASSES.isdisjoint(value.split()):
-            candidates.append(a)
+            candidates.append((a, href))
             continue
         parent = a.getparent()
         value = parent.get("class") if parent is not None else None
         if value and ("-title" in value and ("entry-title" in value.split() or "post-title" in value.split())):
-            candidates.append(a)
+            candidates.append((a, href))
             continue
         if not len(a):  # most links hold only their text
             text = a.text
         elif next(a.iter("time"), None) is not None:
-            candidates.append(a)
+            candidates.append((a, href))
             continue
         else:
             text = dom.text(a)
         if text:
-            text = " ".join(text.split())
-            if text and _MORE.match(text):
-                candidates.append(a)
-    found = pick([a for a in candidates if not _in_nested_object(a, entry)])
+            text = text.lstrip()
+            # Only a text starting as one of _MORE's words can match it.
+            if text and (text[0] in _MORE_FIRST or text[0].isdecimal()) and _MORE.match(" ".join(text.split())):
+                candidates.append((a, href))
+    found = pick([href for a, href in candidates if not _in_nested_object(a, entry)])
     if not found:
-        found = pick([a for a in anchors if _DATE_PATH.search(a.get("href", "")) and not _in_nested_object(a, entry)])
+        found = pick([href for a, href, _value in anchors
+                      if ("/19" in href or "/20" in href) and _DATE_PATH.search(href) and not _in_nested_object(a, entry)])
     if found and strong_only():
         return None
     return found
