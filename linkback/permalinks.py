@@ -79,7 +79,10 @@ def _is_comment(el: Any) -> bool:
     if tokens and not COMMENT_CLASSES.isdisjoint(tokens):
         return True
     ident = el.get("id") or ""
-    return ident.startswith(("comment-", "div-comment-", "li-comment-"))
+    return ident.startswith(_COMMENT_IDS)
+
+
+_COMMENT_IDS = ("comment-", "div-comment-", "li-comment-")
 
 
 def _entry_strength(el: Any) -> int:
@@ -108,16 +111,24 @@ def find_entry(link: Any) -> Any | None:
     weak = None
     in_comment = False
     for el in dom.ancestors(link):
-        if el.tag in ("body", "html"):
+        tag = el.tag
+        if tag == "body" or tag == "html":
             break
-        if _is_comment(el):
+        # _is_comment and _entry_strength in one read of the element's attributes.
+        value = el.get("class")
+        tokens = value.split() if value else None
+        ident = el.get("id")
+        if tokens and not COMMENT_CLASSES.isdisjoint(tokens) or ident and ident.startswith(_COMMENT_IDS):
             in_comment = True
             weak = None
             continue
-        strength = _entry_strength(el)
-        if strength == 2:
+        if tag == "article":
             return el
-        if strength == 1 and weak is None:
+        if not tokens:
+            continue
+        if not STRONG_ENTRY_CLASSES.isdisjoint(tokens):
+            return el
+        if weak is None and (not ENTRY_CLASSES.isdisjoint(tokens) or ident and _POST_ID.match(ident)):
             weak = el
     if weak is not None:
         return weak
