@@ -51,11 +51,16 @@ def _search(pattern: re.Pattern[str], text: str) -> int | None:
 
 
 def _text(el: Any | None) -> str:
-    return dom.collapse(dom.text(el)).strip() if el is not None else ""
+    return " ".join(dom.text(el).split()) if el is not None else ""
 
 
 def _with_class(root: Any, tag: str, token: str) -> list[Any]:
-    return [el for el in root.iter(tag) if token in dom.classes(el)]
+    found = []
+    for el in root.iter(tag):
+        value = el.get("class")
+        if value and token in value and token in value.split():
+            found.append(el)
+    return found
 
 
 # --- Hacker News -------------------------------------------------------------------------------
@@ -150,7 +155,10 @@ def _reddit(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
             comments = number(post.get("comment-count"))
             break
         for thing in tree.iter("div"):
-            tokens = dom.classes(thing)
+            value = thing.get("class")
+            if not value or "thing" not in value:
+                continue
+            tokens = value.split()
             if "thing" in tokens and "link" in tokens:  # old Reddit's post
                 points = points if points is not None else number(thing.get("data-score"))
                 comments = comments if comments is not None else number(thing.get("data-comments-count"))
@@ -163,12 +171,15 @@ def _reddit(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
                 points = _search(_POINTS, _text(info))
         if comments is None:
             for a in tree.iter("a"):
-                if "comments" in dom.classes(a) or "bylink" in dom.classes(a):
+                value = a.get("class")
+                if value and ("comments" in value or "bylink" in value) and (
+                        "comments" in value.split() or "bylink" in value.split()):
                     comments = _search(_COMMENTS, _text(a))
                     if comments is not None:
                         break
         if comments is None:
-            comments = _search(_COMMENTS, " ".join(_text(s) for s in tree.iter("span") if "comment" in _text(s)[:20]))
+            texts = map(_text, tree.iter("span"))
+            comments = _search(_COMMENTS, " ".join(text for text in texts if "comment" in text[:20]))
         if title:  # "Title • r/aww", "r/Python - Title": the subreddit is not the title
             title = re.sub(r"\s+[•:|–-]\s+r/\w+$", "", title)
             title = re.sub(r"^r/\w+\s+[•:|–-]\s+", "", title)
