@@ -14,18 +14,56 @@ same decoded pages:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from linkback import extract
+from linkback import dom, extract
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 #: Seconds each measurement runs for, about.
 BUDGET = 3.0
 QUICK = "analyse(details=False): verify, title, blurb, permalink"
 FULL = "analyse(): also author, date, site name, favicon"
+
+
+#: Where the pelican test site lives (its feeds and links say so).
+PELICAN_SITE = "http://blog.notmyidea.org/"
+#: The aggregator pages' own URLs, as aggregator-pages/SOURCE.md gives them.
+AGGREGATOR_URLS = {
+    "blog-skipper/news.ycombinator.html": "https://news.ycombinator.com/item?id=16909056",
+    "blog-skipper/reddit.html":
+        "https://www.reddit.com/r/aww/comments/8dyrb3/ben_is_very_proud_of_himself_for_learning_to_go/",
+    "newhackers/comments.html": "https://news.ycombinator.com/item?id=4705067",
+    "newhackers/ask_comments.html": "https://news.ycombinator.com/item?id=4655144",
+    "newhackers/no_comments.html": "https://news.ycombinator.com/item?id=4706068",
+    "newhackers/front_page.html": "https://news.ycombinator.com/",
+    "trafilatura/reddit.com.init.html":
+        "https://www.reddit.com/r/Python/comments/1bbbwk/whats_your_opinion_on_what_to_include_in_init_py/",
+}
+
+
+def page_url(path: Path, tree: Any) -> str:
+    """The URL a page was fetched from, as the crawler would know it.
+
+    The corpus records it (blog-pages/index.json, aggregator-pages/SOURCE.md, the pelican
+    site's address); a page it does not name is taken at its canonical URL, else at a
+    made-up one. The URL matters: a permalink is looked for on the page's own site.
+    """
+    if CORPUS / "blog-pages" in path.parents:
+        name = path.relative_to(CORPUS / "blog-pages").as_posix()
+        for item in json.loads((CORPUS / "blog-pages" / "index.json").read_text()):
+            if item["file"] == name and item["url"].startswith("http"):
+                return item["url"].split()[0]
+    if CORPUS / "pelican-output" / "custom" in path.parents:
+        return PELICAN_SITE + path.relative_to(CORPUS / "pelican-output" / "custom").as_posix()
+    if CORPUS / "aggregator-pages" in path.parents:
+        url = AGGREGATOR_URLS.get(path.relative_to(CORPUS / "aggregator-pages").as_posix())
+        if url:
+            return url
+    return extract.canonical_url(tree, "https://unknown.example/") or "https://%s.example/" % path.stem.replace("_", "-")[:40].strip(".-")
 
 
 def pages() -> list[tuple[str, str, str]]:
@@ -39,9 +77,9 @@ def pages() -> list[tuple[str, str, str]]:
         tree = extract.parse_html(html)
         if tree is None:
             continue
-        url = "https://%s/" % path.stem.replace("_", "-")[:40].strip(".-") or "https://page.example/"
-        # Links to other sites, as a mention of ours would be.
-        links = [u for _el, u in extract.find_links(tree, url) if not u.startswith(url)]
+        url = page_url(path, tree)
+        # The middle one of the links to other sites, as a mention of ours would be.
+        links = [u for _el, u in extract.find_links(tree, url) if not dom.same_site(u, url)]
         target = links[len(links) // 2] if links else "https://nothing.example/"
         found.append((html, url, target))
     return found
