@@ -178,7 +178,7 @@ def _reddit(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
                     if comments is not None:
                         break
         if comments is None:
-            texts = map(_text, tree.iter("span"))
+            texts = (" ".join(text.split()) for text in map(dom.text, tree.iter("span")) if "comment" in text)
             comments = _search(_COMMENTS, " ".join(text for text in texts if "comment" in text[:20]))
         if title:  # "Title • r/aww", "r/Python - Title": the subreddit is not the title
             title = re.sub(r"\s+[•:|–-]\s+r/\w+$", "", title)
