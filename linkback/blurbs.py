@@ -20,7 +20,7 @@ same in a paragraph and in a whole page::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import lxml.etree
@@ -289,42 +289,41 @@ def text_near(el: Any, link: Any, length: int, skip: Collection[Any] = _NOTHING)
     margin = 8  # the window's cuts and joins move a side by a character or two
     if not visible or el.tag in dom.SKIP_TAGS or dom.is_hidden(el):
         # The link's text is not shown: what precedes it is all of el's text (text_around).
-        text = _side(lambda parts, left: _backward(el, parts, left, skip), length + margin, reverse=True)
+        parts: list[str] = []
+        _backward(el, parts, [length + margin + 2, length + margin], skip)
+        text = "".join(reversed(parts))
         return text, len(text), len(text)
     own, own_start, own_end = dom.text_around(link, link)
     need = max(length - len(" ".join(own.split())), 0)
-
-    def before(reach: int) -> str:
-        return _side(lambda parts, left: _preceding(link, el, parts, left, skip), reach, reverse=True)
-
-    def after(reach: int) -> str:
-        return _side(lambda parts, left: _following(link, el, parts, left, skip), reach)
-
     half = need // 2 + margin
-    head = before(half)
+    head = _before(link, el, half, skip)
     if len(" ".join(head.split())) <= half:  # all of it, and short: the window takes more after
-        tail = after(need + margin)
+        tail = _after(link, el, need + margin, skip)
     else:
-        tail = after(half)
+        tail = _after(link, el, half, skip)
         if len(" ".join(tail.split())) <= half:
-            head = before(need + margin)
+            head = _before(link, el, need + margin, skip)
     return head + own + tail, len(head) + own_start, len(head) + own_end
 
 
-Reader = Callable[[list[str], list[int]], bool]
+def _before(link: Any, top: Any, reach: int, skip: Collection[Any]) -> str:
+    """The visible text before ``link`` in ``top``, read until it holds more than ``reach``
+    characters once whitespace is collapsed (or all there is).
 
-
-def _side(read: Reader, reach: int, reverse: bool = False) -> str:
-    """Text read until it holds more than ``reach`` characters once whitespace is collapsed,
-    or all there is. ``reverse``: the reader gives the nearest piece first.
-
-    The text is read once: the reader's running count only overestimates the collapsed
+    The text is read once: the readers' running count only overestimates the collapsed
     length, so the exact length is taken when the count runs out, and reading goes on from
-    there when it falls short.
+    there when it falls short (see :func:`_take`).
     """
     parts: list[str] = []
-    read(parts, [reach + 2, reach])
-    return "".join(reversed(parts)) if reverse else "".join(parts)
+    _preceding(link, top, parts, [reach + 2, reach], skip)
+    return "".join(reversed(parts))
+
+
+def _after(link: Any, top: Any, reach: int, skip: Collection[Any]) -> str:
+    """The visible text after ``link`` in ``top``, as :func:`_before` reads it."""
+    parts: list[str] = []
+    _following(link, top, parts, [reach + 2, reach], skip)
+    return "".join(parts)
 
 
 def _take(parts: list[str], piece: str, left: list[int]) -> bool:
