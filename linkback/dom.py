@@ -318,8 +318,12 @@ def resolve(base: str, href: str | None) -> str | None:
     href = href.strip()
     if not href or href.startswith(("#", "javascript:", "mailto:", "data:", "tel:")):
         return None
-    if _ABSOLUTE.fullmatch(href) is not None and "?#" not in href and not href.endswith(("?", "#")):
-        return href  # what urljoin gives (an empty query or fragment it would drop)
+    if "?#" not in href and not href.endswith(("?", "#")):  # urljoin drops an empty query or fragment
+        if _ABSOLUTE.fullmatch(href) is not None:
+            return href  # what urljoin gives
+        joined = _join_plain(base, href)
+        if joined is not None:
+            return joined
     try:
         absolute = urljoin(base, href)
     except ValueError:
@@ -327,6 +331,36 @@ def resolve(base: str, href: str | None) -> str | None:
     if not absolute.startswith(("http://", "https://")):
         return None
     return absolute
+
+
+_PLAIN_BASE = re.compile(r"(https?://[^\s/?#;\[\]\\]+)(/[^\s?#;\[\]\\]*)?(?:[?#].*)?", re.S)
+_PLAIN_REFERENCE = re.compile(r"[^\s;\[\]\\\x00-\x1f\x7f]+")
+
+
+def _join_plain(base: str, href: str) -> str | None:
+    """``urljoin(base, href)`` for a path reference (``/a/b``, ``b``, ``./b``) with nothing
+    to resolve (no ``.`` or empty segment on either side), without parsing; ``None`` when
+    ``href`` or ``base`` is not that plain."""
+    if _PLAIN_REFERENCE.fullmatch(href) is None:
+        return None
+    if href.startswith("./"):
+        href = href[2:]
+        if href.startswith("/"):
+            return None
+    path = href.partition("#")[0].partition("?")[0]
+    if not path or path[0] == "." or "/." in path or "//" in path or ":" in path.partition("/")[0]:
+        return None
+    plain = _PLAIN_BASE.fullmatch(base)
+    if plain is None:
+        return None
+    origin, base_path = plain.groups()
+    if path[0] == "/":
+        return origin + href
+    if base_path is None:
+        return origin + "/" + href
+    if "/." in base_path or "//" in base_path:
+        return None
+    return origin + base_path[: base_path.rfind("/") + 1] + href
 
 
 def host(url: str) -> str:
