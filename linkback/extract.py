@@ -49,6 +49,7 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.I)
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|»|·|•|~|/)\s+")
 _STATUS = re.compile(r"^\s*(\d{3})\b")
+_XML_DECLARATION = re.compile(r"\s*<\?xml")
 
 
 # --- decoding and parsing ----------------------------------------------------------------------
@@ -103,10 +104,10 @@ def parse_html(html: str | bytes) -> Any | None:
         html = decode_html(html)
     if "\x00" in html:
         html = html.replace("\x00", "\ufffd")
-    if not html.strip():
+    if not html or html.isspace():  # (no copy of the page, as strip() would make)
         return None
     # An XML declaration in a str makes lxml refuse it; it says nothing we need.
-    if html.lstrip().startswith("<?xml"):
+    if _XML_DECLARATION.match(html):
         html = html[html.index("?>") + 2:] if "?>" in html else html
     try:
         root = lxml.etree.fromstring(html, parser=_PARSER)
