@@ -16,8 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import lxml.etree
-
 from . import dom
 
 _CARD = frozenset({"h-card", "vcard"})
@@ -49,7 +47,7 @@ def _first_with_class(
     finder = _CLASS_XPATHS.get(names)
     if finder is None:
         test = " or ".join("contains(@class, '%s')" % n for n in names)
-        finder = _CLASS_XPATHS[names] = lxml.etree.XPath(".//*[%s]" % test)
+        finder = _CLASS_XPATHS[names] = dom.xpath(".//*[%s]" % test)
     for el in finder(root):
         tokens = dom.classes(el)
         if not any(n in tokens for n in names):
@@ -123,11 +121,11 @@ def card(el: Any, base: str) -> Author:
 
 
 # A plain contains() first: the token test is costly and most elements fail the first.
-_CARDS = lxml.etree.XPath(
+_CARDS = dom.xpath(
     "//*[contains(@class, 'card')][contains(concat(' ', normalize-space(@class), ' '), ' h-card ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' vcard ')]"
 )
-_ENTRY_XPATH = lxml.etree.XPath(
+_ENTRY_XPATH = dom.xpath(
     "(//*[contains(@class, 'entry')][contains(concat(' ', normalize-space(@class), ' '), ' h-entry ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' hentry ')])[1]"
 )

@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any
 
-import lxml.etree
-
 from . import dom
 
 #: Characters of text a blurb holds, about.
@@ -49,9 +47,9 @@ FURNITURE_CLASSES = frozenset({
 _CONTAINERS = frozenset({"p", "li", "dd", "blockquote", "td", "figcaption", "div", "section",
                          "article", "main", "body", "header", "footer", "aside", "span", "dt",
                          "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "tr", "ul", "ol", "dl"})
-_TEXT_LENGTH = lxml.etree.XPath("string-length(normalize-space(.))")
+_TEXT_LENGTH = dom.xpath("string-length(normalize-space(.))")
 # Candidates for furniture, found in C; the class tokens are checked in Python.
-_MAYBE_FURNITURE = lxml.etree.XPath(
+_MAYBE_FURNITURE = dom.xpath(
     ".//header | .//footer | .//@class[contains(., 'name') or contains(., 'title')"
     " or contains(., 'meta') or contains(., 'author') or contains(., 'card') or contains(., 'byline')"
     " or contains(., 'date') or contains(., 'posted') or contains(., 'published')"

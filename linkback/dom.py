@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import lxml.etree
+
 from . import urls
 
 #: Elements whose text a reader never sees as prose.
@@ -32,6 +34,12 @@ HIDDEN_CLASSES = frozenset({
 })
 
 _LINK_TAGS = ("a", "area")
+
+
+def xpath(expression: str) -> Any:
+    """A compiled XPath for the extraction modules: without the EXSLT regular expressions,
+    which lxml would otherwise register at every call."""
+    return lxml.etree.XPath(expression, regexp=False)
 
 
 def text(el: Any) -> str:

@@ -21,8 +21,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import lxml.etree
-
 from . import dom, urls
 
 #: Class tokens that mark an entry for sure.
@@ -57,14 +55,14 @@ _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post
 
 # Elements that may be entries (the class tokens are checked in Python: the token test in
 # XPath costs more than the whole rest of a search).
-_MAYBE_ENTRIES = lxml.etree.XPath("//article | //@class[contains(., 'entry') or contains(., 'post')]/..")
+_MAYBE_ENTRIES = dom.xpath("//article | //@class[contains(., 'entry') or contains(., 'post')]/..")
 _LISTED_CLASSES = frozenset({"h-entry", "hentry", "post", "type-post", "xfolkentry"})
 #: Class tokens of objects nested in an entry whose links are not the entry's (see _in_nested_object).
 _NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
 _POST_ID = re.compile(r"post-\d+$")
 # The elements (the entry itself included) whose class names a title; searched through the
 # class attributes, which libxml2 does in half the time of testing every element's class.
-_TITLED = lxml.etree.XPath(
+_TITLED = dom.xpath(
     ".//@class[contains(., 'p-name') or contains(., 'entry-title') or contains(., 'post-title')]/.."
 )
 
