@@ -202,6 +202,9 @@ class Page:
     #: once (see ``extract.links_to``) and asks the rest of the head (:meth:`first`,
     #: :meth:`meta`).
     QUICK: tuple[str, ...] = ()
+    #: The ``<meta>`` names a verification with title, blurb and permalink asks for.
+    QUICK_METAS = frozenset({"http-equiv:status", "og:url", "og:title", "twitter:title", "og:site_name",
+                             "application-name"})
 
     def __init__(self, tree: Any, html: str | None = None, tags: tuple[str, ...] = WALKED) -> None:
         self.tree = tree
@@ -210,6 +213,7 @@ class Page:
         self._walk_tags = tags
         self._tags: dict[str, list[Any]] = {}
         self._metas: dict[str, str] | None = None
+        self._meta_names: frozenset[str] | None = None  # the names _metas holds, when not all
         #: Results other modules compute once per page (cards, the main entry, ...).
         self.cache: dict[str, Any] = {}
 
@@ -258,10 +262,15 @@ class Page:
         return False
 
     def meta(self, *names: str) -> str | None:
-        """Like :func:`meta_content`, from ``<meta>`` values read once."""
+        """Like :func:`meta_content`, from ``<meta>`` values read once.
+
+        A :data:`QUICK` page reads only the names of :data:`QUICK_METAS` until another is
+        asked for.
+        """
         metas = self._metas
-        if metas is None:
-            metas = self._metas = _metas(self.tree)
+        if metas is None or self._meta_names is not None and not self._meta_names.issuperset(names):
+            self._meta_names = self.QUICK_METAS if self._walk_tags == self.QUICK and self.QUICK_METAS.issuperset(names) else None
+            metas = self._metas = _metas(self.tree, self._meta_names)
         for name in names:
             if name in metas:
                 return metas[name]
@@ -288,9 +297,12 @@ def head(tree: Any) -> Any | None:
     return tree.find("head")
 
 
-def _metas(tree: Any) -> dict[str, str]:
+def _metas(tree: Any, wanted: frozenset[str] | None = None) -> dict[str, str]:
     """The first non-empty content of each ``<meta>`` name (the head's, when there is one);
-    a pragma (``<meta http-equiv>``) is named ``http-equiv:`` and its lower-cased name."""
+    a pragma (``<meta http-equiv>``) is named ``http-equiv:`` and its lower-cased name.
+
+    :param wanted: read only these names' contents (all, by default).
+    """
     top = head(tree)
     found: dict[str, str] = {}
     for meta in (top if top is not None else tree).iter("meta"):
@@ -300,7 +312,7 @@ def _metas(tree: Any) -> dict[str, str]:
         if not key:
             equiv = get("http-equiv")
             key = "http-equiv:" + equiv.strip().lower() if equiv else ""
-        if key and key not in found:
+        if key and key not in found and (wanted is None or key in wanted):
             content = get("content")
             if content:
                 # Printable text without double spaces has nothing to collapse.
