@@ -69,18 +69,20 @@ def collapse(text: str) -> str:
 def is_hidden(el: Any) -> bool:
     """True for elements a reader does not see: ``hidden``, ``aria-hidden``, ``display:none``,
     ``visibility:hidden``, or a class themes use for hidden text (:data:`HIDDEN_CLASSES`)."""
-    # One read of the attributes: this runs for every element a blurb reads.
-    for name, value in el.items():
+    # The attributes' names first, values only where they can hide: this runs for every
+    # element a blurb reads, and a link's long href need not be read.
+    for name in el.keys():
         if name == "class":
-            if not HIDDEN_CLASSES.isdisjoint(value.split()):
+            value = el.get("class")
+            if value and not HIDDEN_CLASSES.isdisjoint(value.split()):
                 return True
         elif name == "style":
-            value = value.lower()
+            value = el.get("style").lower()
             if "none" in value or "hidden" in value:
                 compact = value.replace(" ", "")
                 if "display:none" in compact or "visibility:hidden" in compact:
                     return True
-        elif name == "hidden" or name == "aria-hidden" and value == "true":
+        elif name == "hidden" or name == "aria-hidden" and el.get(name) == "true":
             return True
     return False
 
