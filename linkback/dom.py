@@ -449,6 +449,10 @@ def link_rel(tree: Any, rel: str) -> list[str]:
     hrefs = []
     for el in tree.iter("link", "a"):
         value = el.get("rel")
-        if value and rel in value.lower().split() and el.get("href"):
-            hrefs.append(el.get("href"))
+        if value:
+            value = value.lower()
+            if rel in value and rel in value.split():
+                href = el.get("href")
+                if href:
+                    hrefs.append(href)
     return hrefs

@@ -377,10 +377,12 @@ def strip_site_suffix(title: str, site: str | None) -> str:
 
 
 def _simplify(text: str) -> str:
-    text = text.lower()
-    for prefix in ("www.",):
-        text = text.removeprefix(prefix)
-    return re.sub(r"[^\w]+", "", text.split(".")[0] if re.fullmatch(r"[\w.-]+\.[a-z]{2,}", text) else text)
+    text = text.lower().removeprefix("www.")
+    return _NOT_WORD.sub("", text.split(".")[0] if _DOMAIN.fullmatch(text) else text)
+
+
+_NOT_WORD = re.compile(r"[^\w]+")
+_DOMAIN = re.compile(r"[\w.-]+\.[a-z]{2,}")
 
 
 def favicon(tree: Any, base: str) -> str:
@@ -473,6 +475,8 @@ def _pick_link(links: list[Any]) -> tuple[Any, Any]:
         entry = find_entry(link)
         if entry is not None:
             return link, entry
+        if best_rank == 1:
+            continue  # only a link in an entry does better
         rank = 1
         for parent in dom.ancestors(link):
             if parent.tag in ("nav", "aside", "footer", "header") or (
