@@ -102,7 +102,8 @@ def _hacker_news(tree: Any, page_url: str, link: Any | None) -> Discussion | Non
             return None
         story = None
         for row in tree.iter("tr"):
-            if "athing" in dom.classes(row) and "comtr" not in dom.classes(row):
+            value = row.get("class")
+            if value and "athing" in value and "athing" in value.split() and "comtr" not in value.split():
                 story = row
                 break
         if story is None:  # older markup: the first row with a title cell
@@ -113,7 +114,7 @@ def _hacker_news(tree: Any, page_url: str, link: Any | None) -> Discussion | Non
         title = _hn_title(story) if story is not None else None
         points, comments = _hn_subtext(story) if story is not None else (None, None)
         if comments is None:
-            rows = [r for r in tree.iter("tr") if "comtr" in dom.classes(r)]
+            rows = _with_class(tree, "tr", "comtr")
             comments = len(rows) if rows else None
         return Discussion(_HN % ident, title, points, comments)
     if link is None:
