@@ -169,13 +169,30 @@ def links_to(tree: Any, base: str, target: str, *, include_media: bool = False) 
 
 
 def _links_in(tree: Any, base: str, target: str) -> list[Any]:
-    """The ``<a>`` and ``<area>`` elements of ``tree`` whose URL is ``target``.
+    """The ``<a>`` and ``<area>`` elements of ``tree`` whose URL is ``target``."""
+    return _found(tree, [el.get("href", "") for el in tree.iter(*_LINK_TAGS)], base, target)
+
+
+def _read_links(tree: Any) -> tuple[list[str], Any]:
+    """The ``href`` of every ``<a>`` and ``<area>`` (``""`` when none), and the first
+    ``<base>``, in one walk of the page."""
+    hrefs = []
+    base = None
+    for el in tree.iter("a", "area", "base"):
+        if el.tag != "base":
+            hrefs.append(el.get("href", ""))
+        elif base is None:
+            base = el
+    return hrefs, base
+
+
+def _found(tree: Any, hrefs: list[str], base: str, target: str) -> list[Any]:
+    """The links of ``tree`` whose ``hrefs`` (in document order) resolve to ``target``.
 
     A page has a hundred links and a few to the target: the links' URLs are read without
     keeping their elements (an element kept costs more than one read and let go), and the
     elements of the few that match are found again by position.
     """
-    hrefs = [el.get("href", "") for el in tree.iter(*_LINK_TAGS)]
     wanted = _matching_hrefs(hrefs, base, target)
     if not wanted:
         return []
@@ -520,7 +537,12 @@ def analyse(
     page = dom.Page(tree, text, dom.Page.WALKED if details else dom.Page.QUICK)
     if gone_signal(page) in (404, 410):
         result.gone = True
-    base = _base(page.tagged("base"), page_url)
+    if details or include_media:
+        base = _base(page.tagged("base"), page_url)
+    else:
+        # One walk of the page reads the links and finds the <base>.
+        hrefs, first_base = _read_links(tree)
+        base = _base(() if first_base is None else (first_base,), page_url)
     if details:
         result.site_name = site_name(page, page_url)
         result.favicon = favicon(page, base)
@@ -532,7 +554,7 @@ def analyse(
     elif details:
         links = _matching(page.tagged("links"), base, target)  # the walk has them already
     else:
-        links = _links_in(tree, base, target)
+        links = _found(tree, hrefs, base, target)
     result.links = len(links)
     result.verified = bool(links) and not result.gone
     # Every step below climbs from the link (the first, most often). lxml makes a Python
