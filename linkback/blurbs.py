@@ -406,16 +406,17 @@ def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) 
             left[0] -= len(text.strip()) + 1
             if left[0] <= 0 and _full(parts, left):
                 return True
-    for child in el:
-        if _forward(child, parts, left, skip):
-            return True
-        text = child.tail
-        if text:
-            parts.append(text)
-            if not text.isspace():
-                left[0] -= len(text.strip()) + 1
-                if left[0] <= 0 and _full(parts, left):
-                    return True
+    if len(el):
+        for child in el:
+            if _forward(child, parts, left, skip):
+                return True
+            text = child.tail
+            if text:
+                parts.append(text)
+                if not text.isspace():
+                    left[0] -= len(text.strip()) + 1
+                    if left[0] <= 0 and _full(parts, left):
+                        return True
     if block:
         parts.append(" ")
     return False
@@ -428,16 +429,17 @@ def _backward(el: Any, parts: list[str], left: list[int], skip: Collection[Any])
     block = tag in _BLOCK_TAGS
     if block:
         parts.append(" ")
-    for child in el.iterchildren(reversed=True) if len(el) else ():
-        text = child.tail
-        if text:
-            parts.append(text)
-            if not text.isspace():
-                left[0] -= len(text.strip()) + 1
-                if left[0] <= 0 and _full(parts, left):
-                    return True
-        if _backward(child, parts, left, skip):
-            return True
+    if len(el):
+        for child in el.iterchildren(reversed=True):
+            text = child.tail
+            if text:
+                parts.append(text)
+                if not text.isspace():
+                    left[0] -= len(text.strip()) + 1
+                    if left[0] <= 0 and _full(parts, left):
+                        return True
+            if _backward(child, parts, left, skip):
+                return True
     text = el.text
     if text:
         parts.append(text)
