@@ -23,6 +23,7 @@ import logging
 import operator
 import re
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
 import lxml.etree
@@ -197,14 +198,11 @@ def _found(tree: Any, hrefs: list[str], base: str, target: str) -> list[Any]:
     if not wanted:
         return []
     found = []
-    positions = iter(wanted)
-    position = next(positions)
-    for index, el in enumerate(tree.iter(*_LINK_TAGS)):
-        if index == position:
-            found.append(el)
-            position = next(positions, None)
-            if position is None:
-                break
+    links = tree.iter(*_LINK_TAGS)
+    previous = -1
+    for position in wanted:
+        found.append(next(islice(links, position - previous - 1, None)))
+        previous = position
     return found
 
 
