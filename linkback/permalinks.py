@@ -57,7 +57,7 @@ _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post
 # XPath costs more than the whole rest of a search).
 _MAYBE_ENTRIES = dom.xpath("//article | //@class[contains(., 'entry') or contains(., 'post')]/..")
 _LISTED_CLASSES = frozenset({"h-entry", "hentry", "post", "type-post", "xfolkentry"})
-#: Class tokens of objects nested in an entry whose links are not the entry's (see _in_nested_object).
+#: Class tokens of objects nested in an entry whose links are not the entry's (see _NestedObjects).
 _NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
 _POST_ID = re.compile(r"post-\d+$")
 # The elements (the entry itself included) whose class names a title; searched through the
@@ -270,17 +270,26 @@ def _ok(url: str | None, page_url: str, explicit: bool = False) -> str | None:
     return normalized
 
 
-def _in_nested_object(el: Any, entry: Any) -> bool:
-    """True when ``el`` belongs to an h-card, h-cite, author or comment inside the entry."""
-    for parent in dom.ancestors(el):
-        if parent is entry:
-            return False
-        if _entry_strength(parent) == 2:
-            return True
-        tokens = dom.classes(parent)
-        if tokens and not _NESTED_CLASSES.isdisjoint(tokens):
-            return True
-    return False
+class _NestedObjects:
+    """Called with a link of ``entry``: True when it belongs to an h-card, h-cite, author or
+    comment inside the entry. What is found of an element on the way up is kept: the links
+    of one comment thread share their ancestors."""
+
+    def __init__(self, entry: Any) -> None:
+        self.known: dict[Any, bool] = {entry: False}
+
+    def __call__(self, el: Any) -> bool:
+        known = self.known
+        chain = []
+        parent = el.getparent()
+        while parent is not None and parent not in known:
+            chain.append(parent)
+            parent = parent.getparent()
+        nested = known.get(parent, False)
+        for ancestor in reversed(chain):  # from the top down
+            nested = nested or _entry_strength(ancestor) == 2 or not _NESTED_CLASSES.isdisjoint(dom.classes(ancestor))
+            known[ancestor] = nested
+        return nested
 
 
 def find_permalink(
@@ -348,9 +357,10 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
         return None
 
     # 1. microformats: u-url / u-uid of the entry itself (not of an author card inside it).
-    found = pick([href for a, href in marked if not _in_nested_object(a, entry)], explicit=True)
+    in_nested_object = _NestedObjects(entry)
+    found = pick([href for a, href in marked if not in_nested_object(a)], explicit=True)
     # 2. rel=bookmark (HTML's "the permalink of the nearest article").
-    found = found or pick([href for a, href in bookmarks if not _in_nested_object(a, entry)], explicit=True)
+    found = found or pick([href for a, href in bookmarks if not in_nested_object(a)], explicit=True)
     # 3. the entry heading's link.
     if not found:
         for heading in entry.iter(*dom.HEADINGS):
@@ -384,10 +394,10 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
             # Only a text starting as one of _MORE's words can match it.
             if text and (text[0] in _MORE_FIRST or text[0].isdecimal()) and _MORE.match(" ".join(text.split())):
                 candidates.append((a, href))
-    found = pick([href for a, href in candidates if not _in_nested_object(a, entry)])
+    found = pick([href for a, href in candidates if not in_nested_object(a)])
     if not found:
         found = pick([href for a, href, _value in anchors
-                      if ("/19" in href or "/20" in href) and _DATE_PATH.search(href) and not _in_nested_object(a, entry)])
+                      if ("/19" in href or "/20" in href) and _DATE_PATH.search(href) and not in_nested_object(a)])
     if found and strong_only():
         return None
     return found
