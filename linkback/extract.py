@@ -22,6 +22,7 @@ import hashlib
 import logging
 import operator
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any
@@ -255,20 +256,38 @@ def _matching_hrefs(hrefs: list[str], base: str, target: str) -> list[int]:
         if matched:
             found.append(index)
 
-    # When the links are ASCII (lower-casing keeps every position) and the target is on
-    # another host, one search of all of them, in C, finds the few that can match.
+    # When lower-casing keeps every position (each character stays one) and the target is
+    # on another host, one search of all the links, in C, finds the few that can match.
     joined = "\x00".join(hrefs)  # the parser never leaves a NUL in an attribute
-    if local or not target_host or not target_host.islower() or not joined.isascii():
+    if local or not target_host or not target_host.islower():
         for index, href in enumerate(hrefs):
             if href:
                 check(index, href)
         return found
-    lowered = joined.lower()
+    if joined.isascii():
+        for index in _named(joined, joined.lower(), target_host, tail):
+            check(index, hrefs[index])
+        return found
+    # A link with other characters (an IDN host) is compared in full, whatever it names; the
+    # others are searched as above (lower-casing ASCII keeps every position).
+    others = [index for index, href in enumerate(hrefs) if not href.isascii()]
+    plain = list(hrefs)
+    for index in others:
+        plain[index] = ""
+    joined = "\x00".join(plain)
+    for index in sorted({*others, *_named(joined, joined.lower(), target_host, tail)}):
+        check(index, hrefs[index])
+    return found
+
+
+def _named(joined: str, lowered: str, host: str, tail: str) -> Iterator[int]:
+    """The positions of the links in ``joined`` (NUL-separated) that name ``host`` and,
+    when there is one, ``tail``, ignoring case (``lowered`` is ``joined`` lower-cased)."""
     # A link that matches names the target's host and (when the target has a path) its last
     # segment: search for the rarer of the two, check the other in that link's text.
-    needle, other = target_host, tail
-    if tail and lowered.count(tail) < lowered.count(target_host):
-        needle, other = tail, target_host
+    needle, other = host, tail
+    if tail and lowered.count(tail) < lowered.count(host):
+        needle, other = tail, host
     at = lowered.find(needle)
     index = position = 0
     while at >= 0:
@@ -278,9 +297,8 @@ def _matching_hrefs(hrefs: list[str], base: str, target: str) -> list[int]:
         if end < 0:
             end = len(lowered)
         if not other or other in lowered[lowered.rfind("\x00", 0, at) + 1:end]:
-            check(index, hrefs[index])
+            yield index
         at = lowered.find(needle, end)
-    return found
 
 
 _HREF = operator.methodcaller("get", "href", "")
@@ -329,7 +347,8 @@ def _fast_match(href: str, key: str) -> bool | None:
                     _TRACKING_NAMES[name] = tracking
             if not tracking:
                 return False
-    return None
+    # Every other parameter is a tracking one, which normalising drops.
+    return "&".join(segment for segment in given if segment in wanted) == key_query
 
 
 _TRACKING_NAMES: dict[str, bool] = {}

@@ -202,16 +202,27 @@ def _filter_query(query: str, drop_params: Iterable[str], keep_params: Iterable[
     Splitting on ``&`` rather than decoding and re-encoding keeps parameter order, ``+`` and
     escapes that are not UTF-8 intact, so two visits to one page give one URL.
     """
+    usual = drop_params is TRACKING_PARAMS and not keep_params
     drop = tuple(p.lower() for p in drop_params)
     keep = tuple(p.lower() for p in keep_params)
     kept = []
     for segment in query.split("&"):
         if not segment:
             continue
-        name = unquote_plus(segment.split("=", 1)[0])
-        if _param_matches(name, keep) or not _param_matches(name, drop):
+        raw = segment.split("=", 1)[0]
+        keeps = _KEPT_NAMES.get(raw) if usual else None
+        if keeps is None:
+            name = unquote_plus(raw)
+            keeps = _param_matches(name, keep) or not _param_matches(name, drop)
+            if usual and len(_KEPT_NAMES) < 4096:
+                _KEPT_NAMES[raw] = keeps  # a page's parameters are the same few names
+        if keeps:
             kept.append(segment)
     return quote("&".join(kept), safe=QUERY_SAFE)
+
+
+#: Whether the usual normalisation (TRACKING_PARAMS dropped) keeps a parameter, by name as written.
+_KEPT_NAMES: dict[str, bool] = {}
 
 
 def wsgi_text(value: str) -> str:
