@@ -140,6 +140,11 @@ def _hacker_news(tree: Any, page_url: str, link: Any | None) -> Discussion | Non
 
 # --- Reddit ------------------------------------------------------------------------------------
 
+# Candidates found in C (these pages are large); the class tokens are checked in Python.
+_THINGS = dom.xpath("//div[contains(@class, 'thing')]")
+_LINKINFO = dom.xpath("//div[contains(@class, 'linkinfo')]")
+_COMMENT_LINKS = dom.xpath("//a[contains(@class, 'comments') or contains(@class, 'bylink')]")
+_COMMENT_SPANS = dom.xpath("//span[contains(., 'comment')]")
 _REDDIT_POST = re.compile(r"^/r/([^/]+)/comments/([a-z0-9]+)(?:/([^/?#]*))?", re.I)
 
 
@@ -155,11 +160,8 @@ def _reddit(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
             points = number(post.get("score"))
             comments = number(post.get("comment-count"))
             break
-        for thing in tree.iter("div"):
-            value = thing.get("class")
-            if not value or "thing" not in value:
-                continue
-            tokens = value.split()
+        for thing in _THINGS(tree):
+            tokens = thing.get("class").split()
             if "thing" in tokens and "link" in tokens:  # old Reddit's post
                 points = points if points is not None else number(thing.get("data-score"))
                 comments = comments if comments is not None else number(thing.get("data-comments-count"))
@@ -168,18 +170,18 @@ def _reddit(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
                     title = _text(anchors[0]) if anchors else None
                 break
         if points is None:
-            for info in _with_class(tree, "div", "linkinfo"):
-                points = _search(_POINTS, _text(info))
+            for info in _LINKINFO(tree):
+                if "linkinfo" in info.get("class").split():
+                    points = _search(_POINTS, _text(info))
         if comments is None:
-            for a in tree.iter("a"):
-                value = a.get("class")
-                if value and ("comments" in value or "bylink" in value) and (
-                        "comments" in value.split() or "bylink" in value.split()):
+            for a in _COMMENT_LINKS(tree):
+                value = a.get("class").split()
+                if "comments" in value or "bylink" in value:
                     comments = _search(_COMMENTS, _text(a))
                     if comments is not None:
                         break
         if comments is None:
-            texts = (" ".join(text.split()) for text in map(dom.text, tree.iter("span")) if "comment" in text)
+            texts = (" ".join(dom.text(span).split()) for span in _COMMENT_SPANS(tree))
             comments = _search(_COMMENTS, " ".join(text for text in texts if "comment" in text[:20]))
         if title:  # "Title • r/aww", "r/Python - Title": the subreddit is not the title
             title = re.sub(r"\s+[•:|–-]\s+r/\w+$", "", title)
