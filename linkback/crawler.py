@@ -307,7 +307,7 @@ class Crawler:
             status=page.status,
         )
         if analysis.verified and self.fetch_authors:
-            self.complete_author(analysis, page.final_url)
+            self.complete_author(analysis, page.final_url, host=job["host"])
         result = analysis.as_dict()
         result["final_url"] = page.final_url
         result["content_hash"] = analysis.content_hash
@@ -319,14 +319,30 @@ class Crawler:
                           detail="meta Status 410" if analysis.gone else "no link to %s" % job["target"])
         self._finish(job, result, record, summary)
 
-    def complete_author(self, analysis: extract.Analysis, page_url: str) -> None:
-        """Read the author's own page for a name or photo the entry did not give (authorship)."""
+    def complete_author(self, analysis: extract.Analysis, page_url: str, *, host: str | None = None) -> None:
+        """Read the author's own page for a name or photo the entry did not give (authorship).
+
+        :param host: the host this worker holds for its job (the page's). The author's page is
+            then read as politely as a job's: on that host only after the per-host delay, on
+            another host of the site only when that host can be leased; when it cannot, the
+            card is left to a later check of the linkback.
+        """
         author_url = analysis.author_url
         if not author_url or (analysis.author_name and analysis.author_photo):
             return
         if not dom.same_site(author_url, page_url) or dom.link_key(author_url) == dom.link_key(page_url):
             return
         if author_url not in self._authors:
+            author_host = Store.crawl_host(author_url)
+            leased = False
+            if host is not None:
+                if author_host == host:
+                    if self._stop.wait(self.delay):  # stopping: no new request
+                        return
+                elif self.store.lease_host(author_host, self.owner, lease=self.lease):
+                    leased = True
+                else:
+                    return
             card = None
             try:
                 page = self._fetch(author_url)
@@ -335,6 +351,9 @@ class Crawler:
                     card = representative_card(tree, page.final_url) if tree is not None else None
             except FetchError as e:
                 logger.info("linkback: author page %s: %s", author_url, e)
+            finally:
+                if leased:
+                    self.store.release_host(author_host, self.owner, next_at=time.time() + self.delay)
             if len(self._authors) > 256:
                 self._authors.clear()
             self._authors[author_url] = card

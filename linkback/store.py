@@ -1837,6 +1837,25 @@ class Store:
             )
         return picked
 
+    def lease_host(self, host: str, owner: str, *, lease: float = 120.0, now: float | None = None) -> bool:
+        """Make ``host`` busy for ``owner``, as :meth:`claim_jobs` does for a job's host, when it
+        is neither busy nor before its ``next_at``; False when it is (nothing changes then).
+
+        For a request a job makes besides its own page (the author's page on another host of
+        the site); free the host with :meth:`release_host`.
+        """
+        now = time.time() if now is None else now
+        with self.write() as conn:
+            conn.execute(
+                "DELETE FROM crawl_hosts WHERE host = ? AND (busy_until IS NULL OR busy_until < ?) AND next_at <= ?",
+                (host, now, now),
+            )
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO crawl_hosts (host, busy_owner, busy_until) VALUES (?, ?, ?)",
+                (host, owner, now + lease),
+            )
+            return cursor.rowcount == 1
+
     def release_host(self, host: str, owner: str, *, next_at: float | None = None) -> None:
         """Free ``host`` claimed by ``owner``; with ``next_at``, no claim gets it before then.
 

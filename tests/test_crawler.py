@@ -471,3 +471,72 @@ def test_the_middleware_crawls_what_it_captured(db_path: str) -> None:
         finally:
             middleware.close()
     assert middleware.crawler is not None and not any(t.is_alive() for t in middleware.crawler._threads)
+
+
+def _entry_by(author_url: str) -> str:
+    return ('<html><body><article class="h-entry"><a class="p-author h-card" href="%s">Ann</a>'
+            '<div class="e-content"><p>I liked <a href="https://www.example.com/post/">this post</a> a lot.</p>'
+            "</div></article></body></html>" % author_url)
+
+
+AUTHOR_PAGE = ('<html><body><div class="h-card"><img class="u-photo" src="/ann.jpg">'
+               '<a class="p-name u-url" href="/about">Ann</a></div></body></html>')
+
+
+def _timed_host_app(pages: dict[str, str]) -> tuple[Any, dict[str, tuple[float, float]]]:
+    """A WSGI app serving ``pages`` by host and path, recording when each request ran."""
+    times: dict[str, tuple[float, float]] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        key = environ["HTTP_HOST"].split(":")[0] + environ["PATH_INFO"]
+        began = time.monotonic()
+        body = pages.get(key)
+        times[key] = (began, time.monotonic())
+        if body is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no"]
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [body.encode()]
+
+    return app, times
+
+
+def _crawl_blog(db_path: str, pages: dict[str, str], author_host: str, **kwargs: Any) -> tuple[Store, int, dict[str, Any], Any]:
+    """Crawl a post on blog.test whose author's page is on ``author_host``, both served here."""
+    app, times = _timed_host_app(pages)
+    with serve(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        pages["blog.test/post"] = _entry_by("http://%s:%d/about" % (author_host, port))
+        pages[author_host + "/about"] = AUTHOR_PAGE
+        store = Store(db_path)
+        linkback_id = add_hits(store, "http://blog.test:%d/post" % port)
+        here = crawler(db_path, threads=1, fetch_authors=True,
+                       resolver=lambda host, _port: [(socket.AF_INET, ("127.0.0.1", port))], **kwargs)
+        summary = here.run_once()
+    return store, linkback_id, summary, times
+
+
+def test_the_authors_page_on_the_same_host_waits_the_per_host_delay(db_path: str) -> None:
+    delay = 0.3
+    store, linkback_id, summary, times = _crawl_blog(db_path, {}, "blog.test", delay=delay)
+    row = store.linkback(linkback_id)
+    assert summary["verified"] == 1
+    assert row["author_name"] == "Ann" and row["author_photo"].endswith("/ann.jpg")
+    assert times["blog.test/about"][0] - times["blog.test/post"][1] >= delay
+
+
+def test_the_authors_page_on_a_busy_host_is_left_for_a_later_check(db_path: str) -> None:
+    Store(db_path).lease_host("me.blog.test", "another-crawler", lease=60)
+    store, linkback_id, summary, times = _crawl_blog(db_path, {}, "me.blog.test")
+    row = store.linkback(linkback_id)
+    assert summary["verified"] == 1 and row["author_name"] == "Ann" and row["author_photo"] is None
+    assert "me.blog.test/about" not in times  # never asked while another crawler holds the host
+
+
+def test_the_authors_page_on_another_host_of_the_site_is_leased_and_freed(db_path: str) -> None:
+    store, linkback_id, summary, times = _crawl_blog(db_path, {}, "me.blog.test", delay=30.0)
+    assert store.linkback(linkback_id)["author_photo"].endswith("/ann.jpg")
+    assert "me.blog.test/about" in times
+    # Freed with the delay ahead: nobody else gets the host before it has passed.
+    assert not store.lease_host("me.blog.test", "another-crawler")
+    assert store.lease_host("me.blog.test", "another-crawler", now=time.time() + 31)
