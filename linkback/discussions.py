@@ -141,7 +141,6 @@ def _hacker_news(tree: Any, page_url: str, link: Any | None) -> Discussion | Non
 # --- Reddit ------------------------------------------------------------------------------------
 
 # Candidates found in C (these pages are large); the class tokens are checked in Python.
-_THINGS = dom.xpath("//div[contains(@class, 'thing')]")
 _LINKINFO = dom.xpath("//div[contains(@class, 'linkinfo')]")
 _COMMENT_LINKS = dom.xpath("//a[contains(@class, 'comments') or contains(@class, 'bylink')]")
 _COMMENT_SPANS = dom.xpath("//span[contains(., 'comment')]")
@@ -155,18 +154,20 @@ def _reddit(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
         url = "https://www.reddit.com/r/%s/comments/%s/%s" % (sub, ident, (slug + "/") if slug else "")
         title = dom.meta_content(tree, "og:title")
         points = comments = None
-        for post in tree.iter("shreddit-post"):
-            title = title or post.get("post-title")
-            points = number(post.get("score"))
-            comments = number(post.get("comment-count"))
-            break
-        for thing in _THINGS(tree):
-            tokens = thing.get("class").split()
-            if "thing" in tokens and "link" in tokens:  # old Reddit's post
-                points = points if points is not None else number(thing.get("data-score"))
-                comments = comments if comments is not None else number(thing.get("data-comments-count"))
+        # The post: new Reddit's <shreddit-post>, or old Reddit's first div.thing.link. It
+        # comes before the comments, so the walk stops early on these large pages.
+        for post in tree.iter("shreddit-post", "div"):
+            if post.tag == "shreddit-post":
+                title = title or post.get("post-title")
+                points = number(post.get("score"))
+                comments = number(post.get("comment-count"))
+                break
+            value = post.get("class")
+            if value and "thing" in value and "link" in value.split() and "thing" in value.split():
+                points = number(post.get("data-score"))
+                comments = number(post.get("data-comments-count"))
                 if title is None:
-                    anchors = _with_class(thing, "a", "title")
+                    anchors = _with_class(post, "a", "title")
                     title = _text(anchors[0]) if anchors else None
                 break
         if points is None:
