@@ -388,13 +388,16 @@ def _following(link: Any, top: Any, parts: list[str], left: list[int], skip: Col
 
 _SKIP_TAGS = dom.SKIP_TAGS
 _BLOCK_TAGS = dom.BLOCK_TAGS
-_is_hidden = dom.is_hidden
+_hides = dom.hides
 
 
 def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
     tag = el.tag
     # Shown at all? (This runs for every element a blurb reads; _take is inlined.)
-    if tag.__class__ is not str or tag in _SKIP_TAGS or el in skip or _is_hidden(el):
+    if tag.__class__ is not str or tag in _SKIP_TAGS or skip is not _NOTHING and el in skip:
+        return False
+    names = el.keys()
+    if names and _hides(el, names):
         return False
     block = tag in _BLOCK_TAGS
     if block:
@@ -424,7 +427,10 @@ def _forward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) 
 
 def _backward(el: Any, parts: list[str], left: list[int], skip: Collection[Any]) -> bool:
     tag = el.tag
-    if tag.__class__ is not str or tag in _SKIP_TAGS or el in skip or _is_hidden(el):
+    if tag.__class__ is not str or tag in _SKIP_TAGS or skip is not _NOTHING and el in skip:
+        return False
+    names = el.keys()
+    if names and _hides(el, names):
         return False
     block = tag in _BLOCK_TAGS
     if block:

@@ -69,9 +69,15 @@ def collapse(text: str) -> str:
 def is_hidden(el: Any) -> bool:
     """True for elements a reader does not see: ``hidden``, ``aria-hidden``, ``display:none``,
     ``visibility:hidden``, or a class themes use for hidden text (:data:`HIDDEN_CLASSES`)."""
+    return hides(el, el.keys())
+
+
+def hides(el: Any, names: list[str]) -> bool:
+    """:func:`is_hidden` for an element whose attribute names (``el.keys()``) are known: a
+    reader of many elements asks only those that have attributes."""
     # The attributes' names first, values only where they can hide: this runs for every
     # element a blurb reads, and a link's long href need not be read.
-    for name in el.keys():
+    for name in names:
         if name == "class":
             value = el.get("class")
             if value and not HIDDEN_CLASSES.isdisjoint(value.split()):
