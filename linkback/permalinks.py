@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from . import dom, urls
@@ -142,25 +143,42 @@ def _implicit_entry(link: Any) -> Any | None:
     says so; what gives them away is repetition and a same-site link in each.
     """
     href = link.get("href")
-    child = link
     for el in dom.ancestors(link):
-        if el.tag in ("body", "html", "ul", "ol", "table", "tbody"):
+        tag = el.tag
+        if tag in _LIST_ENDS:
             break
         parent = el.getparent()
         if parent is None:
             break
-        if el.tag in ("li", "div", "section", "tr", "dd") and el is not child or el.tag == "li":
-            first = dom.classes(el)[:1]
-            alike = 0
-            for sib in parent.iterchildren(el.tag):  # counted up to 2: lists run long
-                if el.tag == "li" or dom.classes(sib)[:1] == first:
-                    alike += 1
-                    if alike >= 2:
-                        break
-            if alike >= 2 and any(a.get("href") and a.get("href") != href for a in el.iter("a")):
-                return el
-        child = el
+        if tag in _REPEATED:
+            if tag == "li":
+                alike = 2 if next(islice(parent.iterchildren("li"), 1, None), None) is not None else 1
+            else:
+                first = _first_class(el)
+                alike = 0
+                for sib in parent.iterchildren(tag):  # counted up to 2: lists run long
+                    if _first_class(sib) == first:
+                        alike += 1
+                        if alike >= 2:
+                            break
+            if alike >= 2:
+                for a in el.iter("a"):
+                    other = a.get("href")
+                    if other and other != href:
+                        return el
     return None
+
+
+_LIST_ENDS = frozenset({"body", "html", "ul", "ol", "table", "tbody"})
+_REPEATED = frozenset({"li", "div", "section", "tr", "dd"})
+
+
+def _first_class(el: Any) -> str | None:
+    value = el.get("class")
+    if not value:
+        return None
+    tokens = value.split(None, 1)
+    return tokens[0] if tokens else None
 
 
 def is_listing(tree: Any, entry: Any | None) -> bool:
