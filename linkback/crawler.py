@@ -240,7 +240,7 @@ class Crawler:
                 break
         self._release_queue()
         result = {"processed": 0, "verified": 0, "held": 0, "unverified": 0, "gone": 0,
-                  "error": 0, "retry": 0, "merged": 0}
+                  "error": 0, "retry": 0, "merged": 0, "deferred": 0}
         result.update(summary)
         return result
 
@@ -252,28 +252,37 @@ class Crawler:
             session = self._local.session = make_session()
         return session
 
-    def _fetch(self, url: str) -> Any:
+    def _fetch(self, url: str, visit: _Visit | None = None) -> Any:
         return fetch(
             url, session=self._session(), allow_private_networks=self.allow_private_networks,
             max_bytes=self.max_bytes, deadline=self.deadline, resolver=self.resolver,
+            before_redirect=visit.before_redirect if visit is not None else None,
         )
 
     def _process(self, job: dict[str, Any], summary: collections.Counter[str]) -> None:
+        visit = _Visit(self, job["host"])
         try:
-            self._crawl(job, summary)
+            self._crawl(job, summary, visit)
         finally:
             summary["processed"] += 1
             # The delay counts from the end of the last request, whoever fetches next.
-            try:
-                self.store.release_host(job["host"], self.owner, next_at=time.time() + self.delay)
-            except LinkbackError:
-                logger.exception("linkback crawler: could not free host %s", job["host"])
+            for host in visit.hosts:
+                try:
+                    self.store.release_host(host, self.owner, next_at=time.time() + self.delay)
+                except LinkbackError:
+                    logger.exception("linkback crawler: could not free host %s", host)
 
-    def _crawl(self, job: dict[str, Any], summary: collections.Counter[str]) -> None:
+    def _crawl(self, job: dict[str, Any], summary: collections.Counter[str], visit: _Visit | None = None) -> None:
         url = job["url"]
         stamp = _stamp()
         try:
-            page = self._fetch(url)
+            page = self._fetch(url, visit)
+        except HostBusy as e:
+            # Not the page's fault: it is tried again once that host is free, no attempt spent.
+            logger.info("linkback: %s deferred: %s", url, e)
+            self.store.release_job(job["linkback_id"], self.owner, due_at=time.time() + max(self.delay, 1.0))
+            summary["deferred"] += 1
+            return
         except UnsafeURLError as e:
             logger.info("linkback: refused %s: %s", url, e)
             self._finish(job, {"verified": False}, {"url": url, "outcome": "refused", "detail": str(e),
@@ -307,7 +316,7 @@ class Crawler:
             status=page.status,
         )
         if analysis.verified and self.fetch_authors:
-            self.complete_author(analysis, page.final_url, host=job["host"])
+            self.complete_author(analysis, page.final_url, visit=visit)
         result = analysis.as_dict()
         result["final_url"] = page.final_url
         result["content_hash"] = analysis.content_hash
@@ -319,13 +328,13 @@ class Crawler:
                           detail="meta Status 410" if analysis.gone else "no link to %s" % job["target"])
         self._finish(job, result, record, summary)
 
-    def complete_author(self, analysis: extract.Analysis, page_url: str, *, host: str | None = None) -> None:
+    def complete_author(self, analysis: extract.Analysis, page_url: str, *, visit: _Visit | None = None) -> None:
         """Read the author's own page for a name or photo the entry did not give (authorship).
 
-        :param host: the host this worker holds for its job (the page's). The author's page is
-            then read as politely as a job's: on that host only after the per-host delay, on
-            another host of the site only when that host can be leased; when it cannot, the
-            card is left to a later check of the linkback.
+        :param visit: the job's hosts, when the page is read for one. The author's page is then
+            read as politely as a job's: on a host the job has already asked only after the
+            per-host delay, on another host of the site only when that host can be leased;
+            when it cannot, the card is left to a later check of the linkback.
         """
         author_url = analysis.author_url
         if not author_url or (analysis.author_name and analysis.author_photo):
@@ -333,27 +342,24 @@ class Crawler:
         if not dom.same_site(author_url, page_url) or dom.link_key(author_url) == dom.link_key(page_url):
             return
         if author_url not in self._authors:
-            author_host = Store.crawl_host(author_url)
-            leased = False
-            if host is not None:
-                if author_host == host:
+            if visit is not None:
+                author_host = Store.crawl_host(author_url)
+                if author_host in visit.hosts:
                     if self._stop.wait(self.delay):  # stopping: no new request
                         return
-                elif self.store.lease_host(author_host, self.owner, lease=self.lease):
-                    leased = True
-                else:
+                elif not visit.lease(author_host):
                     return
             card = None
             try:
-                page = self._fetch(author_url)
+                page = self._fetch(author_url, visit)
                 if page.status == 200 and page.is_html:
                     tree = extract.parse_html(page.text)
                     card = representative_card(tree, page.final_url) if tree is not None else None
+            except HostBusy as e:
+                logger.info("linkback: author page %s left for later: %s", author_url, e)
+                return
             except FetchError as e:
                 logger.info("linkback: author page %s: %s", author_url, e)
-            finally:
-                if leased:
-                    self.store.release_host(author_host, self.owner, next_at=time.time() + self.delay)
             if len(self._authors) > 256:
                 self._authors.clear()
             self._authors[author_url] = card
@@ -405,6 +411,37 @@ class Crawler:
                                       give_up=give_up, fetch=record)
         summary["error" if give_up and status == "error" else "retry"] += 1
         logger.info("linkback: %s failed (%s), attempt %d of %d", job["url"], error, attempts, self.max_attempts)
+
+
+class HostBusy(FetchError):
+    """A redirect leads to a host that another request is using or was crawled a moment ago."""
+
+
+class _Visit:
+    """The hosts one job sends requests to, kept under the same politeness as its page's.
+
+    The job's own host is leased with the job. A redirect to another host, or the author's
+    page there, is followed only when that host can be leased too (else :class:`HostBusy`);
+    a redirect to a host the job already holds is part of the same visit. Every host is
+    freed with the per-host delay ahead when the job ends (:meth:`Crawler._process`).
+    """
+
+    def __init__(self, crawler: Crawler, host: str) -> None:
+        self.crawler = crawler
+        self.hosts = [host]
+
+    def lease(self, host: str) -> bool:
+        if host in self.hosts:
+            return True
+        if not self.crawler.store.lease_host(host, self.crawler.owner, lease=self.crawler.lease):
+            return False
+        self.hosts.append(host)
+        return True
+
+    def before_redirect(self, url: str) -> None:
+        host = Store.crawl_host(url)
+        if not self.lease(host):
+            raise HostBusy("%s is busy or was crawled a moment ago" % host)
 
 
 def _stamp() -> str:

@@ -381,6 +381,7 @@ def fetch(
     html_only: bool = False,
     resolver: Resolver | None = None,
     address_allowed: Callable[[str], bool] | None = None,
+    before_redirect: Callable[[str], None] | None = None,
 ) -> Page:
     """Fetch ``url`` with the SSRF defences described in this module.
 
@@ -393,6 +394,8 @@ def fetch(
     :param resolver: ``resolver(host, port)`` giving ``(family, sockaddr)`` pairs (tests).
     :param address_allowed: ``address_allowed(ip)`` decides which addresses may be reached,
         instead of "public only" (an intranet's own range, one test server).
+    :param before_redirect: called with each redirect's target before it is requested (a
+        crawler's politeness towards that host); it may wait, or raise :class:`FetchError`.
     :raises UnsafeURLError: a refused scheme, address, proxy or redirect target.
     :raises FetchError: anything else (DNS, connection, deadline, too many redirects).
     """
@@ -418,7 +421,8 @@ def fetch(
     watchdog.daemon = True
     watchdog.start()
     try:
-        return _fetch(session, guard, current, method.upper(), data, headers, max_bytes, max_redirects, html_only)
+        return _fetch(session, guard, current, method.upper(), data, headers, max_bytes, max_redirects, html_only,
+                      before_redirect)
     finally:
         watchdog.cancel()
         _current.reset(token)
@@ -436,6 +440,7 @@ def _fetch(
     max_bytes: int,
     max_redirects: int,
     html_only: bool,
+    before_redirect: Callable[[str], None] | None = None,
 ) -> Page:
     first = url
     redirects: list[str] = []
@@ -452,6 +457,8 @@ def _fetch(
             # RFC 9110 allows a relative Location; resolve it against the current URL.
             url = check_url(urljoin(url, response.headers["Location"]))
             redirects.append(url)
+            if before_redirect is not None:
+                before_redirect(url)
             if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                 method, data = ("HEAD" if method == "HEAD" else "GET"), None
             continue

@@ -495,6 +495,9 @@ def _timed_host_app(pages: dict[str, str]) -> tuple[Any, dict[str, tuple[float, 
         if body is None:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"no"]
+        if body.startswith("redirect:"):
+            start_response("302 Found", [("Location", body[len("redirect:"):])])
+            return [b""]
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [body.encode()]
 
@@ -540,3 +543,50 @@ def test_the_authors_page_on_another_host_of_the_site_is_leased_and_freed(db_pat
     # Freed with the delay ahead: nobody else gets the host before it has passed.
     assert not store.lease_host("me.blog.test", "another-crawler")
     assert store.lease_host("me.blog.test", "another-crawler", now=time.time() + 31)
+
+
+def _crawl_redirect(db_path: str, store_setup: Any, runs: int = 1, **kwargs: Any) -> tuple[Store, int, list[dict[str, Any]], Any]:
+    """Crawl a.test/post, which redirects to b.test/post (the page that links), ``runs`` times
+    (a second after each other)."""
+    pages: dict[str, str] = {}
+    app, times = _timed_host_app(pages)
+    with serve(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        pages["a.test/post"] = "redirect:http://b.test:%d/post" % port
+        pages["b.test/post"] = LINKING
+        store = Store(db_path)
+        store_setup(store)
+        linkback_id = add_hits(store, "http://a.test:%d/post" % port)
+        here = crawler(db_path, threads=1,
+                       resolver=lambda host, _port: [(socket.AF_INET, ("127.0.0.1", port))], **kwargs)
+        summaries = []
+        for run in range(runs):
+            if run:
+                time.sleep(1.1)
+            summaries.append(here.run_once())
+    return store, linkback_id, summaries, times
+
+
+def test_a_redirect_to_another_host_leases_it_and_frees_it_with_the_delay(db_path: str) -> None:
+    store, linkback_id, (summary,), times = _crawl_redirect(db_path, lambda store: None, delay=30.0)
+    assert summary["verified"] == 1 and store.linkback(linkback_id)["status"] == "verified"
+    assert "b.test/post" in times
+    assert not store.lease_host("b.test", "another-crawler")  # inside its delay
+    assert store.lease_host("b.test", "another-crawler", now=time.time() + 31)
+
+
+def test_a_redirect_to_a_busy_host_is_deferred_without_spending_an_attempt(db_path: str) -> None:
+    """Another crawler holds b.test: the job is given back, due again shortly, and b.test is
+    not asked; once the other's lease is over, the next run verifies the page."""
+    holds = {}
+
+    def another_crawler_holds_b(store: Store) -> None:
+        holds["until"] = time.monotonic() + 0.5
+        store.lease_host("b.test", "another-crawler", lease=0.5)
+
+    store, linkback_id, (first, second), times = _crawl_redirect(db_path, another_crawler_holds_b, runs=2)
+    assert first["deferred"] == 1 and first["verified"] == 0
+    assert first["retry"] == first["error"] == 0  # no attempt spent on it
+    assert second["verified"] == 1 and store.linkback(linkback_id)["status"] == "verified"
+    assert times["b.test/post"][0] >= holds["until"]  # never asked while the other held it
+    assert [h["outcome"] for h in store.crawl_history(linkback_id)] == ["verified"]
