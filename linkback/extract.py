@@ -330,6 +330,8 @@ def _fast_match(href: str, key: str) -> bool | None:
         return False
     if query is None or query == "?":
         return not key_query
+    if _KEPT_QUERY.fullmatch(query, 1) is None:
+        return None  # normalising would escape some of it
     # Normalising keeps each parameter as written and drops tracking ones: the link is the
     # target only if its parameters are the target's, give or take tracking ones.
     wanted = key_query.split("&") if key_query else []
@@ -352,6 +354,8 @@ def _fast_match(href: str, key: str) -> bool | None:
 
 
 _TRACKING_NAMES: dict[str, bool] = {}
+#: A query that normalising leaves as written (urls.QUERY_SAFE and letters and digits).
+_KEPT_QUERY = re.compile(r"[A-Za-z0-9=&;%:@!$()*+,/?._~-]*")
 
 
 def verify(html: str | bytes, page_url: str, target: str, include_media: bool = False) -> bool:
