@@ -54,9 +54,9 @@ _PERMALINK_CLASSES = frozenset({"u-url", "u-uid", "permalink", "bookmark", "post
                                 "entry-link", "post-title", "entry-title", "readmore", "more-link",
                                 "read-more", "title", "u-permalink"})
 
-# Elements that may be entries (the class tokens are checked in Python: the token test in
-# XPath costs more than the whole rest of a search).
-_MAYBE_ENTRIES = dom.xpath("//article | //@class[contains(., 'entry') or contains(., 'post')]/..")
+# Elements that may be entries by their class (the class tokens are checked in Python: the
+# token test in XPath costs more than the whole rest of a search).
+_MAYBE_ENTRIES = dom.xpath("/descendant::*/@class[contains(., 'entry') or contains(., 'post')]/..")
 _LISTED_CLASSES = frozenset({"h-entry", "hentry", "post", "type-post", "xfolkentry"})
 #: Class tokens of objects nested in an entry whose links are not the entry's (see _NestedObjects).
 _NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
@@ -205,10 +205,13 @@ def is_listing(tree: Any, entry: Any | None) -> bool:
         return True
     tree = dom.as_page(tree).tree
     if strength == 2:
-        candidates = filter(listed, _MAYBE_ENTRIES(tree))
-    else:
-        candidates = filter(listed, tree.iter(entry.tag))
-    return _count_entries(candidates) >= 2
+        # <article>s first, found without XPath; a listing of articles needs no more.
+        articles = _count_entries(tree.iter("article"))
+        if articles >= 2:
+            return True
+        candidates = (el for el in _MAYBE_ENTRIES(tree) if el.tag != "article" and listed(el))
+        return articles + _count_entries(candidates) >= 2
+    return _count_entries(filter(listed, tree.iter(entry.tag))) >= 2
 
 
 def _count_entries(candidates: Any) -> int:
