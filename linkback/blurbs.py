@@ -277,11 +277,13 @@ def text_near(el: Any, link: Any, length: int, skip: Collection[Any] = _NOTHING)
     """
     if el is link:
         return dom.text_around(el, link)
-    visible = link.tag not in dom.SKIP_TAGS and not dom.is_hidden(link)
+    visible = link.tag not in _SKIP_TAGS and not dom.is_hidden(link)
     for parent in dom.ancestors(link):
         if not visible or parent is el:
             break
-        visible = parent.tag not in dom.SKIP_TAGS and not dom.is_hidden(parent) and parent not in skip
+        names = parent.keys()
+        visible = (parent.tag not in _SKIP_TAGS and not (names and _hides(parent, names))
+                   and (skip is _NOTHING or parent not in skip))
     else:
         visible = False  # not inside el
     margin = 8  # the window's cuts and joins move a side by a character or two

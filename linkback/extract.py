@@ -502,6 +502,11 @@ class Analysis:
         return data
 
 
+#: Where a link is navigation, a sidebar or a footer rather than the page's text.
+_ASIDE_TAGS = frozenset({"nav", "aside", "footer", "header"})
+_ASIDE_ROLES = frozenset({"navigation", "complementary", "contentinfo"})
+
+
 def _pick_link(links: list[Any]) -> tuple[Any, Any]:
     """The link that best represents the page's mention, and its entry.
 
@@ -517,9 +522,7 @@ def _pick_link(links: list[Any]) -> tuple[Any, Any]:
             continue  # only a link in an entry does better
         rank = 1
         for parent in dom.ancestors(link):
-            if parent.tag in ("nav", "aside", "footer", "header") or (
-                parent.get("role") in ("navigation", "complementary", "contentinfo")
-            ):
+            if parent.tag in _ASIDE_TAGS or parent.get("role") in _ASIDE_ROLES:
                 rank = 2
                 break
         if rank < best_rank:
