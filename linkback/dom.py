@@ -435,10 +435,7 @@ def normalized_key(normalized: str) -> str:
 
 def ancestors(el: Any) -> Iterator[Any]:
     """``el``'s ancestors, nearest first."""
-    parent = el.getparent()
-    while parent is not None:
-        yield parent
-        parent = parent.getparent()
+    return el.iterancestors()  # lxml's own iterator: no Python frame per step
 
 
 def meta_content(tree: Any, *names: str) -> str | None:
