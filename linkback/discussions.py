@@ -276,6 +276,8 @@ READERS: dict[str, Callable[[Any, str, Any | None], Discussion | None]] = {
 def find_discussion(tree: Any, page_url: str, link: Any | None) -> Discussion | None:
     """The discussion ``page_url`` is (or the list entry ``link`` sits in), else ``None``."""
     host = dom.host(page_url)
+    if not host.endswith(tuple(READERS)):  # most pages: one test
+        return None
     for domain, reader in READERS.items():
         if host == domain or host.endswith("." + domain):
             return reader(tree, page_url, link)
