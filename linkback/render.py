@@ -329,7 +329,7 @@ def safe_url(value: Any) -> str | None:
     if normalized is None:
         return None
     if fragment:
-        normalized += "#" + quote(fragment, safe="/?:@!$&'()*+,;=%-._~")
+        normalized += "#" + quote(fragment, safe="/?:@!$&()*+,;=%-._~")  # no quote: an attribute stays shut
     return normalized
 
 

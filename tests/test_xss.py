@@ -220,3 +220,10 @@ def test_beacon_parser_never_raises(body: bytes) -> None:
 
     result = _beacon_data(body)
     assert result is None or all(isinstance(part, str) for part in result)
+
+
+def test_a_quote_in_a_fragment_is_escaped() -> None:
+    from linkback.render import safe_url
+
+    # Found by the property test above: the fragment kept "'" as written.
+    assert safe_url("https://a.example/p#it's") == "https://a.example/p#it%27s"
