@@ -35,7 +35,7 @@ import click
 
 from . import dom, extract
 from .authors import representative_card
-from .errors import FetchError, LinkbackError, UnsafeURLError
+from .errors import FetchError, HostBusy, LinkbackError, UnsafeURLError
 from .fetch import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, Resolver, fetch, make_session
 from .store import Store
 
@@ -411,10 +411,6 @@ class Crawler:
                                       give_up=give_up, fetch=record)
         summary["error" if give_up and status == "error" else "retry"] += 1
         logger.info("linkback: %s failed (%s), attempt %d of %d", job["url"], error, attempts, self.max_attempts)
-
-
-class HostBusy(FetchError):
-    """A redirect leads to a host that another request is using or was crawled a moment ago."""
 
 
 class _Visit:

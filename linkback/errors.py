@@ -21,3 +21,7 @@ class FetchError(LinkbackError):
 
 class UnsafeURLError(FetchError):
     """A URL was refused before any connection: wrong scheme or a forbidden address."""
+
+
+class HostBusy(FetchError):
+    """A redirect leads to a host that another request is using or was crawled a moment ago."""
