@@ -340,22 +340,14 @@ def _fast_match(href: str, key: str) -> bool | None:
         return True
     for segment in given:
         if segment not in wanted:
-            name = segment.split("=", 1)[0]
-            tracking = _TRACKING_NAMES.get(name)
-            if tracking is None:
-                # The normaliser decides what tracking is; its answer for a name is kept.
-                tracking = "?" not in (urls.normalize_url("http://a.example/?%s=1" % name) or "?")
-                if len(_TRACKING_NAMES) < 4096:
-                    _TRACKING_NAMES[name] = tracking
-            if not tracking:
+            if not urls.is_tracking(segment.split("=", 1)[0]):
                 return False
     # Every other parameter is a tracking one, which normalising drops.
     return "&".join(segment for segment in given if segment in wanted) == key_query
 
 
-_TRACKING_NAMES: dict[str, bool] = {}
-#: A query that normalising leaves as written (urls.QUERY_SAFE and letters and digits).
-_KEPT_QUERY = re.compile(r"[A-Za-z0-9=&;%:@!$()*+,/?._~-]*")
+#: A query that normalising leaves as written.
+_KEPT_QUERY = re.compile("[A-Za-z0-9%s]*" % re.escape(urls.QUERY_SAFE))
 
 
 def verify(html: str | bytes, page_url: str, target: str, include_media: bool = False) -> bool:

@@ -64,6 +64,12 @@ HOST_ALIASES: dict[str, str] = {
 
 _psl = PublicSuffixList()
 
+#: Characters left as they are in paths and queries; everything else is percent-encoded.
+#: RFC 3986 would allow ``'`` too; encoding it means a stored URL can never end an HTML
+#: attribute, even where a template forgot to escape.
+PATH_SAFE = "/%:@!$&()*+,;=-._~"
+QUERY_SAFE = "=&;%:@!$()*+,/?-._~"
+
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
@@ -72,7 +78,7 @@ _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 #: scheme and host of valid labels, no port, user or query, and only characters the path
 #: keeps as they are (see PATH_SAFE). Most links on a page are such URLs.
 _PLAIN_URL = re.compile(
-    r"(https?://)((?:%s\.)*%s)(/[A-Za-z0-9/%%:@!$&()*+,;=._~-]*)?(?:#[^\x00-\x20\x7f]*)?" % (_LABEL, _LABEL)
+    r"(https?://)((?:%s\.)*%s)(/[A-Za-z0-9%s]*)?(?:#[^\x00-\x20\x7f]*)?" % (_LABEL, _LABEL, re.escape(PATH_SAFE))
 )
 
 
@@ -189,13 +195,6 @@ def _normalize(
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
-#: Characters left as they are in paths and queries; everything else is percent-encoded.
-#: RFC 3986 would allow ``'`` too; encoding it means a stored URL can never end an HTML
-#: attribute, even where a template forgot to escape.
-PATH_SAFE = "/%:@!$&()*+,;=-._~"
-QUERY_SAFE = "=&;%:@!$()*+,/?-._~"
-
-
 def _filter_query(query: str, drop_params: Iterable[str], keep_params: Iterable[str]) -> str:
     """Drop tracking parameters, leaving every other parameter byte for byte as it came.
 
@@ -210,19 +209,28 @@ def _filter_query(query: str, drop_params: Iterable[str], keep_params: Iterable[
         if not segment:
             continue
         raw = segment.split("=", 1)[0]
-        keeps = _KEPT_NAMES.get(raw) if usual else None
-        if keeps is None:
+        if usual:
+            keeps = not is_tracking(raw)
+        else:
             name = unquote_plus(raw)
             keeps = _param_matches(name, keep) or not _param_matches(name, drop)
-            if usual and len(_KEPT_NAMES) < 4096:
-                _KEPT_NAMES[raw] = keeps  # a page's parameters are the same few names
         if keeps:
             kept.append(segment)
     return quote("&".join(kept), safe=QUERY_SAFE)
 
 
-#: Whether the usual normalisation (TRACKING_PARAMS dropped) keeps a parameter, by name as written.
-_KEPT_NAMES: dict[str, bool] = {}
+def is_tracking(name: str) -> bool:
+    """True when :func:`normalize_url` drops a query parameter named ``name`` (as written in the
+    URL, escapes and ``+`` included): one of :data:`TRACKING_PARAMS`."""
+    tracking = _TRACKING_NAMES.get(name)
+    if tracking is None:
+        tracking = _param_matches(unquote_plus(name), TRACKING_PARAMS)
+        if len(_TRACKING_NAMES) < 4096:
+            _TRACKING_NAMES[name] = tracking  # a page's parameters are the same few names
+    return tracking
+
+
+_TRACKING_NAMES: dict[str, bool] = {}
 
 
 def wsgi_text(value: str) -> str:
