@@ -61,11 +61,6 @@ _LISTED_CLASSES = frozenset({"h-entry", "hentry", "post", "type-post", "xfolkent
 #: Class tokens of objects nested in an entry whose links are not the entry's (see _NestedObjects).
 _NESTED_CLASSES = frozenset({"h-card", "h-cite", "p-author", "u-author", "vcard", "author"}) | COMMENT_CLASSES
 _POST_ID = re.compile(r"post-\d+$")
-# The elements (the entry itself included) whose class names a title; searched through the
-# class attributes, which libxml2 does in half the time of testing every element's class.
-_TITLED = dom.xpath(
-    ".//@class[contains(., 'p-name') or contains(., 'entry-title') or contains(., 'post-title')]/.."
-)
 
 
 def _has_class(el: Any, *names: str) -> bool:
@@ -230,25 +225,15 @@ def _count_entries(candidates: Any) -> int:
 
 def entry_title(entry: Any) -> str | None:
     """The entry's own title: ``p-name``/``entry-title``, else its first heading."""
-    # A title is near the top of its entry: the first elements are read here, and the whole
-    # entry is searched (in C) only when they hold none.
-    for count, el in enumerate(entry.iter()):
-        if count == _TITLE_SCAN:
-            break
-        text = _class_title(el)
-        if text:
-            return text
-    else:
-        return _first_heading(entry)
-    for el in _TITLED(entry):
-        text = _class_title(el)
-        if text:
-            return text
+    # Read in order, so the search ends at the title, near the top of most entries. (An
+    # XPath search of the class attributes costs more than this walk: it reads every one.)
+    for el in entry.iter():
+        value = el.get("class")
+        if value and ("p-name" in value or "entry-title" in value or "post-title" in value):
+            text = _class_title(el)
+            if text:
+                return text
     return _first_heading(entry)
-
-
-#: How many elements of an entry :func:`entry_title` reads before it searches the rest.
-_TITLE_SCAN = 40
 
 
 def _class_title(el: Any) -> str | None:
