@@ -18,7 +18,7 @@ that lasts. The rules, strongest first:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
@@ -349,7 +349,7 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
     page: list[str | None] = []  # the page's own key, once a candidate needs it
     refused: set[tuple[str | None, bool]] = set()  # one href is often in several candidate lists
 
-    def pick(hrefs: list[str], explicit: bool = False) -> str | None:
+    def pick(hrefs: Iterable[str | None], explicit: bool = False) -> str | None:
         for href in hrefs:
             if (href, explicit) in refused:
                 continue
@@ -364,13 +364,13 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
 
     # 1. microformats: u-url / u-uid of the entry itself (not of an author card inside it).
     in_nested_object = _NestedObjects(entry)
-    found = pick([href for a, href in marked if not in_nested_object(a)], explicit=True)
+    found = pick((href for a, href in marked if not in_nested_object(a)), explicit=True)
     # 2. rel=bookmark (HTML's "the permalink of the nearest article").
-    found = found or pick([href for a, href in bookmarks if not in_nested_object(a)], explicit=True)
+    found = found or pick((href for a, href in bookmarks if not in_nested_object(a)), explicit=True)
     # 3. the entry heading's link.
     if not found:
         for heading in entry.iter(*dom.HEADINGS):
-            found = pick([a.get("href") for a in heading.iter("a")])
+            found = pick(a.get("href") for a in heading.iter("a"))
             if found:
                 break
     if found:
@@ -400,10 +400,10 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
             # Only a text starting as one of _MORE's words can match it.
             if text and (text[0] in _MORE_FIRST or text[0].isdecimal()) and _MORE.match(" ".join(text.split())):
                 candidates.append((a, href))
-    found = pick([href for a, href in candidates if not in_nested_object(a)])
+    found = pick(href for a, href in candidates if not in_nested_object(a))
     if not found:
-        found = pick([href for a, href, _value in anchors
-                      if ("/19" in href or "/20" in href) and _DATE_PATH.search(href) and not in_nested_object(a)])
+        found = pick(href for a, href, _value in anchors
+                     if ("/19" in href or "/20" in href) and _DATE_PATH.search(href) and not in_nested_object(a))
     if found and strong_only():
         return None
     return found
