@@ -2,7 +2,7 @@
 
 Each fast path (plain URLs normalised, resolved and their host read without urllib's
 parsing; whitespace collapsed with ``str.split``; links compared without normalising; a NUL
-left to the parser) is
+left to the parser; the page handed to libxml2 as UTF-8) is
 checked against the slow path it stands for, on generated input built from the characters
 that change the answer.
 """
@@ -86,6 +86,28 @@ def test_hosts_read_as_urlsplit_does(text: str) -> None:
        | st.text(max_size=20))
 def test_collapse_is_the_whitespace_regex(text: str) -> None:
     assert dom.collapse(text) == re.sub(r"\s+", " ", text)
+
+
+_STR_PARSER = lxml.etree.HTMLParser(
+    no_network=True, remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False
+)
+
+
+@given(st.sampled_from(["", '<meta charset="iso-8859-1">', '<meta charset="shift_jis">']),
+       st.text(alphabet=st.sampled_from(list("<>/=\"' apbé€😀\u0100&#;")), min_size=1, max_size=60)
+       | st.text(min_size=1, max_size=60))
+def test_a_page_given_as_utf8_parses_as_the_text_itself(head: str, text: str) -> None:
+    # parse_html hands libxml2 the page as UTF-8; the tree is the one lxml builds from the
+    # str itself, whatever charset the page claims.
+    page = "<html><head>%s</head><body>%s</body></html>" % (head, text)
+    assert lxml.etree.tostring(extract.parse_html(page)) == lxml.etree.tostring(
+        lxml.etree.fromstring(page, parser=_STR_PARSER))
+
+
+def test_a_lone_surrogate_reads_as_the_replacement_character() -> None:
+    tree = extract.parse_html("<p>before\ud800after</p>")
+    assert tree is not None
+    assert dom.collapse("".join(tree.itertext())) == "before\ufffdafter"
 
 
 @given(st.text(alphabet=st.sampled_from(list("<>/=\"' apbscriptlehd\x00\ufffd&#;")), max_size=60))
