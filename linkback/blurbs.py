@@ -9,7 +9,9 @@ anything (a bookmark's "via" line) does the blurb grow into the whole entry.
 
 Elsewhere (a sidebar, a comment, a plain page), the blurb grows from the link's own block
 (paragraph, list item, cell) into its ancestors until they hold enough text, never past the
-``boundary`` it is given.
+``boundary`` it is given, nor out of a sectioning element (``<section>``, ``<aside>``,
+``<article>``, ``<main>``) or the page's own header and footer: the text beyond is about
+something else (a blogroll's neighbour is the post, not a word about the blogroll's links).
 
 Text is read from the link outwards and only as far as the blurb needs, so a blurb costs the
 same in a paragraph and in a whole page::
@@ -47,6 +49,11 @@ FURNITURE_CLASSES = frozenset({
 _CONTAINERS = frozenset({"p", "li", "dd", "blockquote", "td", "figcaption", "div", "section",
                          "article", "main", "body", "header", "footer", "aside", "span", "dt",
                          "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "tr", "ul", "ol", "dl"})
+#: Elements a blurb never grows out of: the page's body and its sectioning elements (a
+#: sidebar, a section of links, a comment), whose neighbours are about something else.
+_SECTIONS = frozenset({"body", "section", "aside", "article", "nav", "main"})
+#: So are the page's own header and footer (not an entry's, whose neighbour is its text).
+_LANDMARKS = frozenset({"header", "footer"})
 _TEXT_LENGTH = dom.xpath("string-length(normalize-space(.))")
 # Candidates for furniture, found in C; the class tokens are checked in Python.
 _MAYBE_FURNITURE = dom.xpath(
@@ -210,7 +217,8 @@ def _grow(link: Any, boundary: Any, length: int, skip: Collection[Any] = _NOTHIN
         if block.tag not in _CONTAINERS and block is not boundary:
             continue
         # Measure in C first; collect the visible text (in Python) only for the block used.
-        last = block is boundary or block.tag == "body"
+        tag = block.tag
+        last = block is boundary or tag in _SECTIONS or tag in _LANDMARKS and _is_landmark(block)
         if not last and not big:
             if _TEXT_LENGTH(block) < length * 1.5:
                 continue
@@ -221,6 +229,12 @@ def _grow(link: Any, boundary: Any, length: int, skip: Collection[Any] = _NOTHIN
     if not text:
         text, start, end = dom.text_around(link, link)
     return text, start, end
+
+
+def _is_landmark(el: Any) -> bool:
+    """True for a header or footer of the whole page: outside any sectioning element (how
+    HTML-AAM tells a page's banner and content information from an article's header)."""
+    return all(parent.tag not in _SECTIONS or parent.tag == "body" for parent in el.iterancestors())
 
 
 def window(text: str, start: int, end: int, length: int = BLURB_LENGTH) -> tuple[str, int, int]:

@@ -126,3 +126,27 @@ def test_entry_content_reports_the_scope_and_what_it_leaves_out() -> None:
     assert {el.tag for el in furniture} == {"h2", "p"}  # the title and the byline
     assert entry_content(tree.find(".//a[@class='p-author h-card']"), article) is None
     assert make_blurb(link, article)[0].startswith("I finally added")
+
+
+PROSE = "<p>%s</p>" % ("A long paragraph about something else entirely, " * 8)
+
+
+def test_a_blurb_stays_in_the_section_that_holds_the_link() -> None:
+    # A blogroll in its own section, between the post and the page's footer: neither the
+    # post's text nor the footer's is about the link.
+    html = page(PROSE + '<section id="extras"><div class="blogroll"><h2>links</h2><ul><li>%s</li>'
+                '<li><a href="/b">Biologeek</a></li></ul></div></section>' % LINK +
+                "<footer><p>Proudly powered by a static site generator.</p></footer>")
+    result = analyse(html, "https://alice.example/", TARGET)
+    assert result.blurb == "links Hello, linkback Biologeek"
+
+
+def test_the_page_footer_is_a_section_an_entry_footer_is_not() -> None:
+    in_page_footer = page(PROSE + "<footer><p>Built with %s.</p></footer>" % LINK)
+    assert analyse(in_page_footer, "https://alice.example/", TARGET).blurb == "Built with Hello, linkback."
+    # In an article the footer's neighbour is the text it closes: the blurb grows into it.
+    in_entry_footer = page("<div id='page'><article>%s<footer>Filed under %s</footer></article></div>"
+                           % (PROSE, LINK))
+    blurb = analyse(in_entry_footer, "https://alice.example/", TARGET).blurb
+    assert blurb.endswith("something else entirely, Filed under Hello, linkback")
+    assert blurb.startswith("…")
