@@ -243,11 +243,20 @@ class Page:
 
     def first(self, tag: str) -> Any | None:
         """The first element named ``tag``, found without a walk of the whole page when the
-        walk did not collect it (the search stops there: a ``<title>`` is near the top)."""
+        walk did not collect it and the head holds one (a ``<title>``)."""
         found = self._tags.get(tag)
         if found is not None:
             return found[0] if found else None
-        return next(self.tree.iter(tag), None)
+        # lxml's iterators find the next match ahead of time: next() on a search of the page
+        # for a <title> would search all the rest for another. The head, when it comes first
+        # (it holds what precedes the body), is searched alone.
+        tree = self.tree
+        top = tree[0] if len(tree) else None
+        if top is not None and top.tag == "head":
+            found = next(top.iter(tag), None)
+            if found is not None:
+                return found
+        return next(tree.iter(tag), None)
 
     def _walk(self) -> None:
         names = self._walk_tags

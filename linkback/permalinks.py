@@ -42,6 +42,12 @@ _LISTING_PATH = re.compile(
     r"wp-login|wp-admin|login|comments/feed|rss|atom)(?:/|\.|$)",
     re.I,
 )
+#: Paths of files (an upload's date-shaped path is no post's): media, documents, archives.
+_FILE_PATH = re.compile(
+    r"(?:^|/)wp-content/|\.(?:jpe?g|png|gif|webp|avif|svg|ico|bmp|tiff?|pdf|docx?|xlsx?|pptx?|odt|zip|gz|"
+    r"tar|7z|rar|mp3|m4a|ogg|wav|flac|mp4|m4v|webm|mov|avi|css|js|json|xml|txt|csv)(?:[?#]|$)",
+    re.I,
+)
 _DATE_PATH = re.compile(r"/(?:19|20)\d\d[/-](?:0?[1-9]|1[0-2])(?:[/-]|$)")
 _MORE = re.compile(
     r"^(?:permalink|link|read more|more|continue reading|continue|read the rest|read full|full post|"
@@ -262,8 +268,9 @@ def _first_heading(entry: Any) -> str | None:
 def _ok(url: str | None, page_url: str, explicit: bool = False) -> str | None:
     """``url`` normalised, when it can be an entry's permalink on ``page_url``'s site.
 
-    Paths that look like listings (``/tag/``, ``/page/2``) are refused unless the markup
-    says explicitly that the link is the entry's (``u-url``, ``rel=bookmark``).
+    Paths that look like listings (``/tag/``, ``/page/2``) or files (an image, a PDF, a
+    WordPress upload) are refused unless the markup says explicitly that the link is the
+    entry's (``u-url``, ``rel=bookmark``).
     """
     if not url or not dom.same_site(url, page_url):
         return None
@@ -271,7 +278,7 @@ def _ok(url: str | None, page_url: str, explicit: bool = False) -> str | None:
     if normalized is None:
         return None
     path = normalized.split("/", 3)[3] if normalized.count("/") >= 3 else ""
-    if not explicit and (not path or _LISTING_PATH.search("/" + path)):
+    if not explicit and (not path or _LISTING_PATH.search("/" + path) or _FILE_PATH.search(path)):
         return None
     return normalized
 

@@ -66,6 +66,17 @@ def test_a_permalink_on_another_site_is_never_taken() -> None:
     assert not result.listing
 
 
+def test_an_upload_with_a_date_shaped_path_is_no_permalink() -> None:
+    # WordPress stores uploads under /wp-content/uploads/2024/05/: a date, but a file.
+    entry = ('<div class="entry"><p>{link}</p><a href="/wp-content/uploads/2024/05/photo-{n}.jpg">photo</a> '
+             '<a href="/files/2024/05/report-{n}.pdf">report</a> <a href="/2024/05/0{n}/a-post/">Posted</a></div>')
+    result = analyse(listing(entry), LISTING, TARGET)
+    assert result.permalink == "https://blog.example/2024/05/02/a-post/"
+    only_files = entry.replace('<a href="/2024/05/0{n}/a-post/">Posted</a>', "")
+    result = analyse(listing(only_files), LISTING, TARGET)
+    assert result.permalink == LISTING and not result.listing
+
+
 def test_a_single_post_uses_its_canonical_url_on_the_same_site() -> None:
     html = ('<html><head><link rel="canonical" href="https://blog.example/2024/05/hello/"></head><body>'
             '<article><h1>Hello</h1><p>%s</p></article></body></html>' % LINK)
