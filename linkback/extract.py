@@ -24,6 +24,7 @@ import operator
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -233,7 +234,7 @@ def _matching(elements: Any, base: str, target: str, media: bool = False) -> lis
 
 def _matching_hrefs(hrefs: list[str], base: str, target: str) -> list[int]:
     """The positions, in order, of those of ``hrefs`` that are ``target`` once resolved."""
-    key = link_key(target)
+    key = _target_key(target)
     if key is None:
         return []
     target_host = key.split("/", 1)[0].split(":", 1)[0]
@@ -294,14 +295,20 @@ def _matching_hrefs(hrefs: list[str], base: str, target: str) -> list[int]:
     return found
 
 
+#: :func:`link_key` of a target: a site's crawls verify links to its few pages over and over.
+_target_key = lru_cache(maxsize=1024)(link_key)
+
+
 def _named(joined: str, lowered: str, host: str, tail: str) -> Iterator[int]:
     """The positions of the links in ``joined`` (NUL-separated) that name ``host`` and,
     when there is one, ``tail``, ignoring case (``lowered`` is ``joined`` lower-cased)."""
     # A link that matches names the target's host and (when the target has a path) its last
     # segment: search for the rarer of the two, check the other in that link's text.
     needle, other = host, tail
-    if tail and lowered.count(tail) < lowered.count(host):
-        needle, other = tail, host
+    if tail:
+        hosts = lowered.count(host)
+        if hosts > 2 and lowered.count(tail) < hosts:
+            needle, other = tail, host
     at = lowered.find(needle)
     index = position = 0
     while at >= 0:

@@ -325,6 +325,8 @@ def find_permalink(
 
     for _ in range(3):
         found = _permalink_in(scope, base, page_url, strong)
+        if found is _ITSELF:
+            return None
         if found:
             return found
         parent = scope.getparent()
@@ -334,6 +336,10 @@ def find_permalink(
             break
         scope = parent
     return None
+
+
+#: What :func:`_permalink_in` answers when the entry's own markup names the page itself.
+_ITSELF = "(the page itself)"
 
 
 def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[], bool]) -> str | None:
@@ -355,6 +361,7 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
 
     page: list[str | None] = []  # the page's own key, once a candidate needs it
     refused: set[tuple[str | None, bool]] = set()  # one href is often in several candidate lists
+    itself: list[bool] = []  # [True] once the entry's own markup named the page
 
     def pick(hrefs: Iterable[str | None], explicit: bool = False) -> str | None:
         for href in hrefs:
@@ -366,6 +373,7 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
                     page.append(dom.link_key(page_url))
                 if dom.normalized_key(url) != page[0]:
                     return url
+                itself.append(True)
             refused.add((href, explicit))
         return None
 
@@ -382,6 +390,10 @@ def _permalink_in(entry: Any, base: str, page_url: str, strong_only: Callable[[]
                 break
     if found:
         return found
+    if itself:
+        # The entry's u-url, bookmark or heading names this very page: it is the entry's own
+        # page, whatever else the entry links to or the page shows beside it.
+        return _ITSELF
     # 4. themes' permalink classes, a link around <time>, links named "permalink", "more";
     # 5. a same-site link with a date-shaped path. Neither is a permalink unless the page
     # lists several entries, which is asked last: it is a search of the whole page.

@@ -102,6 +102,19 @@ def test_a_single_post_heading_linking_to_itself_is_not_a_listing() -> None:
     assert not result.listing and result.permalink == "https://blog.example/post/"
 
 
+def test_a_single_post_that_names_itself_is_not_a_listing_whatever_it_shows_beside() -> None:
+    # WordPress single posts show "related posts" as more <article class="post">: the page
+    # looks like a listing, but the entry's own bookmark names the page itself.
+    related = "".join('<article class="post"><h3><a href="/2019/0%d/other-%d/">Other %d</a></h3></article>' % (n, n, n)
+                      for n in range(1, 4))
+    html = ('<html><body><article class="post hentry"><h1 class="entry-title"><a rel="bookmark" href="/2019/08/this/">'
+            'This</a></h1><p>%s</p><p><a href="/2019/07/15/older/">An older post</a>, '
+            '<a href="/2019/08/this/trackback/">Trackback</a></p></article>%s</body></html>' % (LINK, related))
+    result = analyse(html, "https://blog.example/2019/08/this/", TARGET)
+    assert not result.listing and result.permalink == "https://blog.example/2019/08/this/"
+    assert result.title == "This"
+
+
 def test_a_link_in_a_comment_belongs_to_the_post() -> None:
     html = ('<html><body><article class="h-entry"><h1 class="p-name">Post</h1><p>Body</p>'
             '<div class="comments"><div class="comment h-cite" id="comment-5"><p>%s</p>'
