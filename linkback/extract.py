@@ -45,18 +45,17 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 # at parse time, so they never reach text or blurbs.
 # Plain etree elements, not lxml.html's: the per-element class lookup of lxml.html costs
 # more than the rest of the extraction together.
-# The page is given to libxml2 as UTF-8, its own encoding, whatever the page says: a str
-# handed over as it is (Latin-1, UCS-2 or UCS-4 inside) is converted on the way, which
-# costs about a seventh of the parse and leaves the new tree out of the processor's cache.
+#: libxml2 2.14 and later read their input as HTML5 says: a NUL character is U+FFFD, and the
+#: encoding the caller gives is kept whatever the page's ``<meta charset>`` says. There the
+#: page is handed over as UTF-8, libxml2's own encoding: a str as it is (Latin-1, UCS-2 or
+#: UCS-4 inside) is converted on the way, which costs about a seventh of the parse. Earlier
+#: releases get the str, with its NULs replaced here.
+_HTML5_INPUT = lxml.etree.LIBXML_VERSION >= (2, 14)
 _PARSER = lxml.etree.HTMLParser(
     no_network=True, remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False,
-    encoding="utf-8",
+    encoding="utf-8" if _HTML5_INPUT else None,
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: libxml2 2.14 and later read a NUL character as U+FFFD, as HTML5 does; for earlier releases
-#: the replacement is made before parsing (searching a page for a NUL costs a few percent of
-#: parsing it).
-_READS_NUL = lxml.etree.LIBXML_VERSION >= (2, 14)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.I)
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|»|·|•|~|/)\s+")
@@ -114,18 +113,19 @@ def parse_html(html: str | bytes) -> Any | None:
     """
     if isinstance(html, bytes):
         html = decode_html(html)
-    if not _READS_NUL and "\x00" in html:
+    if not _HTML5_INPUT and "\x00" in html:
         html = html.replace("\x00", "\ufffd")
     if not html or html.isspace():  # (no copy of the page, as strip() would make)
         return None
     # An XML declaration in a str makes lxml refuse it; it says nothing we need.
     if _XML_DECLARATION.match(html):
         html = html[html.index("?>") + 2:] if "?>" in html else html
-    try:
-        data = html.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which no encoding holds
-        html = _SURROGATE.sub("\ufffd", html)
-        data = html.encode("utf-8")
+    data: str | bytes = html
+    if _HTML5_INPUT:
+        try:
+            data = html.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which no encoding holds
+            data = _SURROGATE.sub("\ufffd", html).encode("utf-8")
     try:
         root = lxml.etree.fromstring(data, parser=_PARSER)
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError) as e:
@@ -134,7 +134,8 @@ def parse_html(html: str | bytes) -> Any | None:
     if root is None or not isinstance(root.tag, str):
         return None
     if root.tag != "html":  # a fragment: lxml gives its first element; wrap like a document
-        return lxml.etree.fromstring(b"<html><body>%s</body></html>" % data, parser=_PARSER)
+        wrapper = b"<html><body>%s</body></html>" if isinstance(data, bytes) else "<html><body>%s</body></html>"
+        return lxml.etree.fromstring(wrapper % data, parser=_PARSER)
     return root
 
 

@@ -104,6 +104,7 @@ def test_a_page_given_as_utf8_parses_as_the_text_itself(head: str, text: str) ->
         lxml.etree.fromstring(page, parser=_STR_PARSER))
 
 
+@pytest.mark.skipif(not extract._HTML5_INPUT, reason="libxml2 before 2.14 is handed the str itself")
 def test_a_lone_surrogate_reads_as_the_replacement_character() -> None:
     tree = extract.parse_html("<p>before\ud800after</p>")
     assert tree is not None
