@@ -41,16 +41,16 @@ logger = logging.getLogger(__name__)
 #: Content types parsed as HTML.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
-# no_network: nothing (DTD, entity, XInclude) is fetched; comments and PIs are dropped
-# at parse time, so they never reach text or blurbs.
-# Plain etree elements, not lxml.html's: the per-element class lookup of lxml.html costs
-# more than the rest of the extraction together.
 #: libxml2 2.14 and later read their input as HTML5 says: a NUL character is U+FFFD, and the
 #: encoding the caller gives is kept whatever the page's ``<meta charset>`` says. There the
 #: page is handed over as UTF-8, libxml2's own encoding: a str as it is (Latin-1, UCS-2 or
 #: UCS-4 inside) is converted on the way, which costs about a seventh of the parse. Earlier
 #: releases get the str, with its NULs replaced here.
 _HTML5_INPUT = lxml.etree.LIBXML_VERSION >= (2, 14)
+# no_network: nothing (DTD, entity, XInclude) is fetched; comments and PIs are dropped
+# at parse time, so they never reach text or blurbs.
+# Plain etree elements, not lxml.html's: the per-element class lookup of lxml.html costs
+# more than the rest of the extraction together.
 _PARSER = lxml.etree.HTMLParser(
     no_network=True, remove_comments=True, remove_pis=True, collect_ids=False, default_doctype=False,
     encoding="utf-8" if _HTML5_INPUT else None,
